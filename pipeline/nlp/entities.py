@@ -1,0 +1,189 @@
+"""Rule-based DIAGNOSIS / TREATMENT / GUIDELINE tagging from data files.
+
+``rules/entities.jsonl`` holds one rule per line, three kinds:
+
+- ``{"macro": "DOSE", "regex": "..."}``: a named regex fragment, used as ``{DOSE}``;
+- ``{"lexicon": "drug", "terms": ["Norco", ...]}``: a term list, used as ``{drug}``
+  (an alternation, longest first, spaces matching any whitespace incl. line wraps);
+- ``{"label": "TREATMENT", "regex": "...", "priority": 1, "split": "..."}``: a pattern
+  (label ``BLOCK``: a stretch where nothing is tagged, e.g. "Section(s): ...");
+  a named group ``e`` marks the entity inside a wider context match, and ``split``
+  cuts that group into several mentions (lists such as "diagnoses of A, B and C"),
+  ``drop`` skips list pieces that are not mentions ("subsequent encounter");
+  ``sections`` limits a pattern to some letter sections (from ``imr_sections``).
+
+Matches are case-insensitive, on word boundaries. Overlaps resolve by priority, then
+length. With ``overwrite`` the rule entities replace overlapping entities already on
+the doc (from the trained ``ner``), which otherwise fill in what the rules miss.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from pathlib import Path
+from typing import Optional
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+DEFAULT_RULES = str(Path(__file__).parent / "rules" / "entities.jsonl")
+LABELS = ("DIAGNOSIS", "TREATMENT", "GUIDELINE")
+BLOCK = "BLOCK"  # a rule label that only keeps other rules off a stretch of text
+_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TRIM_LEAD = re.compile(r"^(?:(?:(?:a|an|the|his|her|their|reported|other|and|or|with|of)\b|"
+                        r"\s|,|;|:|\d+[.)])+\s*)+", re.I)
+_TRIM_TAIL = re.compile(r"[\s,;:.]+$")
+
+
+def load_rules(path: str | Path) -> list[dict]:
+    with Path(path).open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip() and not line.startswith("//")]
+
+
+def _term(t: str) -> str:
+    return r"\s+".join(re.escape(w) for w in t.split())
+
+
+def _trie_regex(terms: list[str]) -> str:
+    """One alternation for many terms, factored by common prefix (much faster than a flat
+    ``a|b|c``); words are matched case-insensitively, spaces as any whitespace."""
+    trie: dict = {}
+    for t in terms:
+        node = trie
+        for ch in " ".join(t.lower().split()):
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        alts, end = [], "" in node
+        for ch in sorted(k for k in node if k):
+            alts.append((r"\s+" if ch == " " else re.escape(ch)) + emit(node[ch]))
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 and not end else "(?:" + "|".join(alts) + ")"
+        return body + ("?" if end else "")
+
+    return "(?:" + emit(trie) + ")"
+
+
+def compile_rules(rules: list[dict]) -> list[tuple[str, re.Pattern, int, Optional[re.Pattern]]]:
+    """Expand macros and lexicons; compile each pattern."""
+    env: dict[str, str] = {}
+    for r in rules:
+        if "lexicon" in r:
+            terms = sorted(set(r["terms"]) | set(env.get(r["lexicon"], "").split("\x00")) - {""},
+                           key=len, reverse=True)
+            env[r["lexicon"]] = "\x00".join(terms)
+    env = {k: _trie_regex(v.split("\x00")) for k, v in env.items()}
+
+    def expand(rx: str, depth: int = 0) -> str:
+        if depth > 8:
+            raise ValueError(f"macro recursion in {rx!r}")
+        return _REF.sub(lambda m: expand(env[m.group(1)], depth + 1) if m.group(1) in env
+                        else m.group(0), rx)
+
+    for r in rules:
+        if "macro" in r:
+            env[r["macro"]] = "(?:" + r["regex"] + ")"
+    out = []
+    for r in rules:
+        if "label" in r:
+            # no match inside a word or a slashed name ("EMG/NCV"), except guidelines ("MTUS/ACOEM")
+            before = r"(?<![\w-])" if r["label"] == "GUIDELINE" else r"(?<![\w/-])"
+            rx = re.compile(before + "(?:" + expand(r["regex"]) + r")(?![\w])", re.I)
+            split = re.compile(r["split"], re.I) if r.get("split") else None
+            drop = re.compile(r["drop"], re.I) if r.get("drop") else None
+            where = frozenset(r["sections"]) if r.get("sections") else None
+            out.append((r["label"], rx, int(r.get("priority", 0)), split, where, drop))
+    return out
+
+
+def find_entities(text: str, compiled, sections: Optional[list] = None) -> list[tuple[int, int, str]]:
+    """(start, end, label) char spans of the rule matches, overlaps resolved. A rule with
+    ``sections`` only applies there (``sections``: the doc's (name, start, end, item))."""
+    starts = [sec[1] for sec in sections or []]
+
+    def section_at(char: int) -> str:
+        i = bisect.bisect_right(starts, char) - 1
+        return sections[i][0] if i >= 0 else "header"
+
+    cands: list[tuple[int, int, int, str]] = []
+    for label, rx, prio, split, where, drop in compiled:
+        for m in rx.finditer(text):
+            s, e = m.span("e") if "e" in rx.groupindex and m.group("e") is not None else m.span()
+            if where is not None and sections and section_at(s) not in where:
+                continue
+            if split is None:
+                cands.append((s, e, prio, label))
+                continue
+            pos = s
+            for piece in split.split(text[s:e]) + [None]:
+                if piece is None:
+                    break
+                ps = text.index(piece, pos) if piece else pos
+                pe = ps + len(piece)
+                pos = pe
+                lead = _TRIM_LEAD.match(piece)
+                ps2 = ps + (lead.end() if lead else 0)
+                tail = _TRIM_TAIL.search(text[ps2:pe])
+                pe2 = ps2 + tail.start() if tail else pe
+                if pe2 - ps2 >= 3 and re.search(r"[A-Za-z]{3}", text[ps2:pe2]) and not (
+                        drop and drop.search(text[ps2:pe2])):
+                    cands.append((ps2, pe2, prio, label))
+    cands.sort(key=lambda c: (-c[2], -(c[1] - c[0]), c[0]))
+    taken: list[tuple[int, int, str]] = []
+    for s, e, _, label in cands:
+        if all(e <= ts or s >= te for ts, te, _ in taken):
+            taken.append((s, e, label))
+    return sorted(t for t in taken if t[2] != BLOCK)
+
+
+@Language.factory("imr_entity_rules", default_config={"rules": None, "overwrite": True})
+class EntityRules:
+    """Tag DIAGNOSIS, TREATMENT and GUIDELINE from regex/lexicon rules (data files)."""
+
+    def __init__(self, nlp: Language, name: str, rules: Optional[str] = None,
+                 overwrite: bool = True):
+        self.name = name
+        self.overwrite = overwrite
+        self.rules = load_rules(rules or DEFAULT_RULES)
+        self.compiled = compile_rules(self.rules)
+
+    def spans(self, doc: Doc) -> list[Span]:
+        out = []
+        for s, e, label in find_entities(doc.text, self.compiled, doc._.sections):
+            sp = doc.char_span(s, e, label=label, alignment_mode="contract")
+            if sp is None:
+                continue
+            a, b = sp.start, sp.end
+            while a < b and doc[a].is_space:
+                a += 1
+            while b > a and doc[b - 1].is_space:
+                b -= 1
+            if b > a:
+                out.append(Span(doc, a, b, label=label))
+        return out
+
+    def __call__(self, doc: Doc) -> Doc:
+        rule = filter_spans(self.spans(doc))
+        old = list(doc.ents)
+        if self.overwrite:
+            keep = [o for o in old if all(o.end <= r.start or o.start >= r.end for r in rule)]
+            doc.ents = sorted(keep + rule, key=lambda s: s.start)
+        else:
+            keep = [r for r in rule if all(o.end <= r.start or o.start >= r.end for o in old)]
+            doc.ents = sorted(old + keep, key=lambda s: s.start)
+        return doc
+
+    def to_disk(self, path, exclude=tuple()):
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "rules.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.rules),
+                                          encoding="utf-8")
+
+    def from_disk(self, path, exclude=tuple()):
+        self.rules = load_rules(Path(path) / "rules.jsonl")
+        self.compiled = compile_rules(self.rules)
+        return self

@@ -1,0 +1,91 @@
+"""Entity scoring on the gold set: per-label P/R/F1, by exact span and by overlap.
+
+As docs/ANNOTATION.md defines it: a predicted entity is an exact match when its
+(label, start, end) equals a gold span's; an overlap match when it overlaps a gold
+span of the same label. Negated/hedged DIAGNOSIS entities ("rule out X") and entities
+in the letter header are not predictions (the guideline does not annotate them).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Optional
+
+from spacy.language import Language
+
+from .build import ROOT
+from .gold import letter_text, load_gold
+from .tag import scored_entities
+
+LABELS = ("DIAGNOSIS", "TREATMENT", "GUIDELINE")
+
+
+def _prf(tp_p: int, n_pred: int, tp_g: int, n_gold: int) -> dict[str, float]:
+    p = tp_p / n_pred if n_pred else 0.0
+    r = tp_g / n_gold if n_gold else 0.0
+    return {"p": p, "r": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def score_spans(pairs: Iterable[tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]],
+                labels: Iterable[str] = LABELS) -> dict[str, dict]:
+    """``pairs`` of (predicted, gold) (start, end, label) lists, one per letter."""
+    counts = {lab: {"pred": 0, "gold": 0, "exact": 0, "ov_pred": 0, "ov_gold": 0} for lab in labels}
+    for pred, gold in pairs:
+        for lab, c in counts.items():
+            p = [s for s in pred if s[2] == lab]
+            g = [s for s in gold if s[2] == lab]
+            c["pred"] += len(p)
+            c["gold"] += len(g)
+            c["exact"] += len(set(p) & set(g))
+            c["ov_pred"] += sum(any(a < ge and gs < b for gs, ge, _ in g) for a, b, _ in p)
+            c["ov_gold"] += sum(any(a < ge and gs < b for a, b, _ in p) for gs, ge, _ in g)
+    out = {}
+    for lab, c in counts.items():
+        out[lab] = {"exact": _prf(c["exact"], c["pred"], c["exact"], c["gold"]),
+                    "overlap": _prf(c["ov_pred"], c["pred"], c["ov_gold"], c["gold"]),
+                    "n_gold": c["gold"], "n_pred": c["pred"]}
+    return out
+
+
+def evaluate(nlp: Language, gold: Optional[list[str | Path]] = None) -> dict[str, dict]:
+    """Run ``nlp`` on each gold letter's exact file text and score against the gold offsets."""
+    spans = load_gold(gold)
+    cases = sorted(spans)
+    docs = nlp.pipe(letter_text(c) for c in cases)
+    pairs = []
+    for case, doc in zip(cases, docs):
+        pred = [(e["start"], e["end"], e["label"]) for e in scored_entities(doc)]
+        pairs.append((pred, [(s["start"], s["end"], s["label"]) for s in spans[case]]))
+    result = score_spans(pairs)
+    result["_letters"] = len(cases)
+    return result
+
+
+def format_scores(scores: dict[str, dict]) -> str:
+    lines = [f"{'label':<10} {'n_gold':>6} {'n_pred':>6}  {'exact P':>7} {'R':>6} {'F1':>6}  "
+             f"{'overlap P':>9} {'R':>6} {'F1':>6}"]
+    for lab in LABELS:
+        s = scores[lab]
+        e, o = s["exact"], s["overlap"]
+        lines.append(f"{lab:<10} {s['n_gold']:>6} {s['n_pred']:>6}  {e['p']:>7.3f} {e['r']:>6.3f} "
+                     f"{e['f1']:>6.3f}  {o['p']:>9.3f} {o['r']:>6.3f} {o['f1']:>6.3f}")
+    return "\n".join(lines)
+
+
+def log_mlflow(scores: dict[str, dict], params: dict, experiment: str = "tagger") -> str:
+    """Log the scores to MLflow (MLFLOW_TRACKING_URI, default sqlite:///<repo>/mlflow.db)."""
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=(ROOT / "mlartifacts").as_uri())
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name="evaluate-tagger") as run:
+        mlflow.log_params(params)
+        for lab in LABELS:
+            for kind in ("exact", "overlap"):
+                for k, v in scores[lab][kind].items():
+                    mlflow.log_metric(f"{lab}_{kind}_{k}", v)
+        mlflow.log_dict(scores, "tagger_scores.json")
+        return run.info.run_id

@@ -1,0 +1,104 @@
+"""Train the NER on silver labels: the entity rules over the letters outside the gold set.
+
+``make_corpus`` writes DocBin corpora (one doc per letter section, so the NER sees
+each entity with its context); ``train_ner`` runs spaCy's own training loop on
+``configs/ner.cfg``; ``train_tagger`` does both and saves the whole tagging pipeline
+(rules + trained tok2vec/ner) to ``models/tagger``.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+from spacy.tokens import Doc, DocBin
+
+from .build import DEFAULT_MODEL, NER_CONFIG, ROOT, build_nlp
+from .gold import gold_cases
+
+DATA = ROOT / "data" / "nlp"
+TRAIN_SOURCES = [ROOT / "data" / "raw" / "dwc_letters" / "text", ROOT / "data" / "raw" / "seed"]
+
+
+def training_files(sources: Iterable[str | Path] = TRAIN_SOURCES,
+                   exclude: Optional[set[str]] = None) -> list[Path]:
+    """Letter .txt files in ``sources`` whose case number is not in the gold set."""
+    exclude = gold_cases() if exclude is None else exclude
+    files = []
+    for src in map(Path, sources):
+        for f in sorted(src.glob("*.txt")) if src.is_dir() else [src]:
+            text = f.read_text(encoding="utf-8", errors="replace")
+            if f.stem in exclude or any(case in text[:400] for case in exclude):
+                continue
+            files.append(f)
+    return files
+
+
+def section_docs(doc: Doc, max_tokens: int = 400) -> list[Doc]:
+    """One doc per section (long ones cut at sentence starts), entities kept."""
+    out = []
+    for name, start, end, _ in doc._.sections or []:
+        span = doc.char_span(start, end, alignment_mode="expand")
+        if span is None or not span.text.strip() or name == "header":
+            continue
+        cut = span.start
+        for sent_start in [t.i for t in span if t.is_sent_start] + [span.end]:
+            if sent_start - cut >= max_tokens or (sent_start == span.end and sent_start > cut):
+                piece = doc[cut:sent_start]
+                if piece.text.strip():
+                    d = piece.as_doc()
+                    d.ents = [e for e in d.ents if not (e[0].is_space or e[-1].is_space)]
+                    out.append(d)
+                cut = sent_start
+    return out
+
+
+def make_corpus(files: list[Path], out_dir: Path = DATA, dev_share: float = 0.1,
+                seed: int = 0) -> dict[str, int]:
+    """Silver DocBins ``train.spacy`` / ``dev.spacy`` (split by letter) under ``out_dir``."""
+    nlp = build_nlp()
+    files = list(files)
+    random.Random(seed).shuffle(files)
+    n_dev = max(1, int(len(files) * dev_share)) if len(files) > 1 else 0
+    counts = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split, part in (("dev", files[:n_dev]), ("train", files[n_dev:] or files)):
+        db = DocBin(store_user_data=False)
+        n = 0
+        texts = (f.read_text(encoding="utf-8", errors="replace") for f in part)
+        for doc in nlp.pipe(texts):
+            for d in section_docs(doc):
+                db.add(d)
+                n += 1
+        db.to_disk(out_dir / f"{split}.spacy")
+        counts[split] = n
+    return counts
+
+
+def train_ner(out_dir: Path, corpus_dir: Path = DATA, config: Path = NER_CONFIG,
+              overrides: Optional[dict] = None) -> Path:
+    """spaCy's training loop on ``config``; returns the best pipeline's path."""
+    from spacy.cli.train import train
+
+    ov = {"paths.train": str(corpus_dir / "train.spacy"), "paths.dev": str(corpus_dir / "dev.spacy")}
+    ov.update(overrides or {})
+    train(config, out_dir, overrides=ov)
+    best = out_dir / "model-best"
+    return best if best.exists() else out_dir / "model-last"
+
+
+def train_tagger(model_dir: Path = DEFAULT_MODEL, corpus_dir: Path = DATA,
+                 overrides: Optional[dict] = None, files: Optional[list[Path]] = None) -> dict:
+    """Silver corpus, NER training, and the assembled tagging pipeline saved to ``model_dir``."""
+    t0 = time.time()
+    files = training_files() if files is None else files
+    counts = make_corpus(files, corpus_dir)
+    ner_dir = corpus_dir / "ner-training"
+    best = train_ner(ner_dir, corpus_dir, overrides=overrides)
+    nlp = build_nlp(ner=best)
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(model_dir)
+    return {"letters": len(files), "docs": counts, "model": str(model_dir),
+            "seconds": round(time.time() - t0, 1)}
