@@ -1,0 +1,36 @@
+"""Outcome classifiers with one interface: ``fit`` / ``predict_proba`` / ``save`` / ``load``.
+
+``kind`` (in configs/<model>.yaml) picks the class: ``majority``, ``tfidf_lr``, ``structured``
+(scikit-learn baselines, `baselines.py`) or ``transformer`` (`transformer.py`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .base import Calibrator, Classifier, load_meta
+
+
+def classifier_class(kind: str) -> type[Classifier]:
+    if kind == "transformer":
+        from .transformer import TransformerClassifier
+        return TransformerClassifier
+    from . import baselines
+    try:
+        return {"majority": baselines.MajorityClassifier, "tfidf_lr": baselines.TfidfLR,
+                "structured": baselines.StructuredLR}[kind]
+    except KeyError:
+        raise ValueError(f"unknown classifier kind {kind!r}") from None
+
+
+def build(kind: str, params: dict[str, Any] | None = None) -> Classifier:
+    return classifier_class(kind)(**(params or {}))
+
+
+def load(path: str | Path) -> Classifier:
+    """Load any saved classifier (the folder holds meta.json naming its kind)."""
+    meta = load_meta(path)
+    return classifier_class(meta["kind"]).load(path)
+
+
+__all__ = ["Calibrator", "Classifier", "build", "classifier_class", "load"]

