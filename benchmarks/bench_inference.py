@@ -1,0 +1,121 @@
+"""PyTorch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8 on the same items, in one run.
+
+    python benchmarks/bench_inference.py --model models/dwc-rationale [--setting rationale]
+
+MODEL: a transformer classifier (models/<name>, an MLflow URI). Without one, ``--train``
+fine-tunes a small MiniLM classifier on the shipped letters first (a few minutes on 2 cores).
+Prints items/s of each, the ratios to PyTorch fp32, the share of identical predictions and
+the AUROC of each against the letters' decisions. Floor (issue): int8 >= 1.8x PyTorch fp32
+items/s, >= 99% identical predictions, AUROC within 0.01.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+for _v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_v, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def examples_of(setting: str, n_letters: int | None):
+    from pipeline.batch import model_inputs
+    from pipeline.schema import ParseError
+    from pipeline.sources import read_records
+
+    files = sorted((ROOT / "data/raw/dwc_letters/text").glob("*.txt"))[:n_letters]
+    return [e for r in read_records(files) if not isinstance(r, ParseError) for e in model_inputs(r, setting)]
+
+
+def train_small(setting: str, out: Path) -> Path:
+    """Fine-tune MiniLM (2 epochs, max_length 128) on every letter; save as a pyfunc folder."""
+    from pipeline.classifiers.transformer import TransformerClassifier
+    from pipeline.tracking import save_pyfunc
+
+    exs = examples_of(setting, None)
+    clf = TransformerClassifier(data={"max_length": 128, "head_tokens": 32},
+                                training={"num_train_epochs": 2, "learning_rate": 5e-5})
+    t = time.time()
+    clf.fit(exs)
+    clf.info = {"domain": "dwc", "setting": setting, "model": "minilm-bench", "run": f"dwc-{setting}-bench"}
+    print(f"trained on {len(exs)} items in {time.time() - t:.0f}s (scores below are in-sample)", flush=True)
+    return save_pyfunc(clf, out)
+
+
+def timed(fn, exs, repeats: int):
+    fn(exs[:8])  # warm-up
+    best = None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        p = fn(exs)
+        dt = time.perf_counter() - t
+        best = dt if best is None else min(best, dt)
+    return p, len(exs) / best
+
+
+def main() -> None:
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", help="transformer model (models/<name>, MLflow URI)")
+    ap.add_argument("--setting", default=None)
+    ap.add_argument("--train", action="store_true", help="fine-tune a small model first if MODEL is absent")
+    ap.add_argument("--letters", type=int, default=None, help="letters to score (default: all 154)")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="also write the numbers here")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from pipeline.export import OnnxScorer, export
+    from pipeline.models import load_scorer
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-inference-"))
+    model = args.model
+    if not model or not (Path(model).exists() or ":/" in model):
+        if not args.train:
+            sys.exit("no --model given (or it does not exist); pass --train to fine-tune a small one")
+        model = str(train_small(args.setting or "rationale", tmp / "model"))
+    torch_sc = load_scorer(model, setting=args.setting)
+    setting = torch_sc.setting
+    out = export(model, tmp / "onnx", quantize="int8")
+    fp32 = OnnxScorer(out, precision="fp32", threads=args.threads)
+    int8 = OnnxScorer(out, precision="int8", threads=args.threads)
+    exs = examples_of(setting, args.letters)
+    y = np.array([e.label for e in exs])
+    thr = torch_sc.threshold
+    res = {}
+    for name, sc in (("pytorch-fp32", torch_sc), ("onnx-fp32", fp32), ("onnx-int8", int8)):
+        p, ips = timed(sc.predict_proba, exs, args.repeats)
+        res[name] = {"items_per_s": ips, "p": p, "auroc": float(roc_auc_score(y, p)) if len(set(y)) == 2 else None}
+    base = res["pytorch-fp32"]
+    print(f"\nmodel {model} ({setting}), {len(exs)} items, {args.threads} threads, best of {args.repeats}")
+    print(f"{'engine':<14}{'items/s':>9}{'x torch':>9}{'same pred':>11}{'max |dp|':>10}{'AUROC':>8}{'dAUROC':>9}")
+    summary = {"model": model, "setting": setting, "items": len(exs), "threads": args.threads}
+    for name, r in res.items():
+        same = float(((r["p"] >= thr) == (base["p"] >= thr)).mean())
+        dp = float(np.abs(r["p"] - base["p"]).max())
+        da = (r["auroc"] - base["auroc"]) if r["auroc"] is not None else float("nan")
+        print(f"{name:<14}{r['items_per_s']:>9.1f}{r['items_per_s'] / base['items_per_s']:>8.2f}x"
+              f"{same:>10.1%}{dp:>10.4f}{r['auroc'] or float('nan'):>8.4f}{da:>+9.4f}")
+        summary[name] = {"items_per_s": r["items_per_s"], "ratio": r["items_per_s"] / base["items_per_s"],
+                         "identical_predictions": same, "max_abs_dp": dp, "auroc": r["auroc"], "auroc_delta": da}
+    i8 = summary["onnx-int8"]
+    ok = i8["ratio"] >= 1.8 and i8["identical_predictions"] >= 0.99 and abs(i8["auroc_delta"]) <= 0.01
+    print(f"\nfloor (int8 >= 1.8x, >= 99% identical, |dAUROC| <= 0.01): {'MET' if ok else 'NOT MET'}")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""`imr export --onnx` (pipeline/export.py): ONNX Runtime gives the PyTorch classifier's
+predictions, and `imr predict --model <export dir>` serves it."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from .conftest import LETTERS_TXT
+from .test_batch import tiny_model, tiny_scorer  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):  # noqa: F811
+    from pipeline.export import export
+
+    return export(str(tiny_model), tmp_path_factory.mktemp("onnx") / "tiny-onnx", quantize="int8")
+
+
+@pytest.fixture(scope="module")
+def examples():
+    from pipeline.batch import model_inputs
+    from pipeline.sources import read_records
+
+    letters = list(read_records(sorted(LETTERS_TXT.glob("*.txt"))[:12]))
+    return [e for lt in letters for e in model_inputs(lt, "prior")]
+
+
+def test_export_folder(exported):
+    manifest = json.loads((exported / "imr-export.json").read_text())
+    assert manifest["files"] == {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+    assert manifest["default"] == "int8" and manifest["setting"] == "prior"
+    assert (exported / "classifier" / "meta.json").exists()
+    assert not (exported / "classifier" / "hf" / "model.safetensors").exists()  # ONNX holds the weights
+
+
+def test_onnx_fp32_matches_pytorch(exported, tiny_scorer, examples):  # noqa: F811
+    from pipeline.export import OnnxScorer
+
+    torch_p = tiny_scorer.predict_proba(examples)
+    onnx_p = OnnxScorer(exported, precision="fp32").predict_proba(examples)
+    assert len(examples) >= 20 and np.ptp(torch_p) > 1e-3  # scores differ between items
+    assert np.abs(torch_p - onnx_p).max() < 1e-5
+    assert ((torch_p >= 0.5) == (onnx_p >= 0.5)).all()
+
+
+def test_onnx_int8_stays_close(exported, tiny_scorer, examples):  # noqa: F811
+    from pipeline.models import load_scorer
+
+    sc = load_scorer(str(exported))  # the export folder as MODEL: int8 by default
+    assert sc.name.endswith("onnx-int8") and sc.setting == "prior"
+    torch_p = tiny_scorer.predict_proba(examples)
+    q = sc.predict_proba(examples)
+    # close to PyTorch (an untrained model's scores barely differ between items, so agreement
+    # on a trained model is measured by benchmarks/bench_inference.py)
+    assert np.abs(torch_p - q).max() < 0.05
+    assert ((torch_p >= 0.5) == (q >= 0.5)).mean() >= 0.9
+
+
+def test_predict_serves_the_export(exported, tmp_path):
+    from pipeline.batch import predict, read_rows
+    from pipeline.models import load_scorer
+
+    s = predict([LETTERS_TXT / "CM16-0230651.txt"], load_scorer(str(exported)), tmp_path / "o.parquet",
+                quiet=True)
+    rows = read_rows(tmp_path / "o.parquet")
+    assert s.items_out == len(rows) >= 1 and rows[0]["model"].endswith("onnx-int8")
