@@ -1,0 +1,85 @@
+"""Real training runs in a throw-away MLflow store, for the registry and dashboard tests.
+
+Runs the classifier's own `pipeline.tracking.train` (tiny configs) on examples built from a
+few real letters, so each run is what `imr train` logs: metrics, ``oof.jsonl``, a pyfunc
+model registered as ``imr-dwc-<setting>``. `add_item_predictions` then logs the per-item
+``oof_predictions.jsonl`` (the out-of-fold predictions joined with their examples) that the
+dashboard reads.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from .conftest import LETTERS_TXT, ROOT
+
+EXPERIMENT = "imr-outcome"
+
+
+def parsed_letters(n: int | None = None):
+    from pipeline.schema import ParseError
+    from pipeline.sources import read_records
+
+    files = sorted(LETTERS_TXT.glob("*.txt"))
+    if n:
+        files = files[:: max(1, len(files) // n)][:n]
+    return [r for r in read_records(files) if not isinstance(r, ParseError)]
+
+
+def write_examples(out: Path, n_letters: int | None) -> dict[str, Path]:
+    from pipeline.examples import assign_folds, letter_examples, write_examples as _write
+
+    letters = parsed_letters(n_letters)
+    paths = {}
+    for setting in ("prior", "rationale"):
+        exs = assign_folds(letter_examples(letters, setting), k=5, seed=13)
+        paths[setting] = out / f"dwc-{setting}.jsonl"
+        _write(paths[setting], exs)
+    return paths
+
+
+def make_runs(store: Path, n_letters: int | None = 40,
+              configs: Sequence[tuple[str, str]] = (("tiny_tfidf_lr", "prior"), ("tiny_tfidf_lr", "rationale"),
+                                                     ("majority", "prior")),
+              ) -> list[str]:
+    """Train and log one run per (config, setting) into a sqlite store under ``store``."""
+    import mlflow
+
+    from pipeline.tracking import train
+
+    store.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    paths = write_examples(store / "examples", n_letters)
+    ids = []
+    for config, setting in configs:
+        r = train(ROOT / "configs" / f"{config}.yaml", setting, examples_path=paths[setting],
+                  runs_dir=store / "runs", candidates_dir=store / "candidates", log=lambda s: None)
+        ids.append(r["mlflow_run_id"])
+    return ids
+
+
+_STORE: dict[str, object] = {}
+
+
+def shared_store(tmp_path_factory) -> tuple[Path, list[str]]:
+    """One store for the whole session (both test modules): (folder, run ids). Sets
+    ``MLFLOW_TRACKING_URI`` for this process; `restore_env` puts the old value back."""
+    if "dir" not in _STORE:
+        _STORE["old"] = os.environ.get("MLFLOW_TRACKING_URI")
+        d = tmp_path_factory.mktemp("mlflow")
+        _STORE["ids"] = make_runs(d)
+        _STORE["dir"] = d
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(_STORE['dir']) / 'mlflow.db'}"
+    return Path(_STORE["dir"]), list(_STORE["ids"])
+
+
+def restore_env() -> None:
+    old = _STORE.get("old")
+    if old is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = old
