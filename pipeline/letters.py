@@ -95,6 +95,55 @@ def _field(pattern: str, text: str) -> str | None:
     return re.sub(r"\s+", " ", m.group(1)).strip() if m else None
 
 
+_DATE_FIELDS = {"date_assigned", "date_of_injury", "decision_date", "ur_denial_date",
+                "application_received"}
+_CASE = r"([A-Z]{2}\d{2}-\d+)"
+# Header fields of each layout: Letter field -> regex whose group 1 is the value.
+_DWC_HEADER = {
+    "case_number": r"Case Number\s*:\s*" + _CASE,
+    "date_assigned": r"Date Assigned\s*:\s*" + _DATE,
+    "date_of_injury": r"Date of Injury\s*:\s*" + _DATE,
+    "decision_date": r"Decision Date\s*:\s*" + _DATE,
+    "ur_denial_date": r"UR Denial Date\s*:\s*" + _DATE,
+    "application_received": r"Application\s+Received\s*:\s*" + _DATE,
+    "priority": r"Priority\s*:\s*([A-Za-z]+)",
+}
+_DWC_REVIEWER = {
+    "licensure": r"State\(s\) of Licensure\s*:\s*([^\n]+)",
+    "specialty": r"Certification\(s\)/Specialty\s*:\s*([^\n]+)",
+}
+_MAXIMUS_2013_HEADER = {
+    "case_number": r"(?:IMR )?Case Number\s*:\s*" + _CASE,
+    "date_of_injury": r"Date of Injury\s*:\s*" + _DATE,
+    "decision_date": r"Dated\s*:\s*" + _DATE,
+    "ur_denial_date": r"Date of UR Decision\s*:\s*" + _DATE,
+    "application_received": r"IMR Application Received\s*:\s*" + _DATE,
+    "priority": r"Priority\s*:\s*([A-Za-z]+)",
+    "licensure": r"licensed to practice in ([A-Z][A-Za-z ,]+?)(?:\.|\n| and )",
+    "specialty": r"Board Certified in ([A-Z][A-Za-z ,/]+?)(?:\.|\n| and )",
+}
+_MPR_HEADER = {
+    "case_number": r"(?:IMR )?Case (?:Number|No\.?)\s*:\s*" + _CASE,
+    "date_of_injury": r"Date of Injury\s*:\s*" + _DATE,
+    "decision_date": r"Decision Date\s*:\s*" + _DATE,
+    "ur_denial_date": r"UR Denial Date\s*:\s*" + _DATE,
+    "priority": r"Priority\s*:\s*([A-Za-z]+)",
+}
+_MPR_REVIEWER = {
+    "licensure": r"licensed (?:to practice )?in ([A-Z][A-Za-z ,]+?)(?:\.|\n| and )",
+    "specialty": r"(?:Board )?[Cc]ertified in ([A-Z][A-Za-z ,/]+?)(?:\.|\n| and | with )",
+}
+
+
+def _header(text: str, fields: dict[str, str]) -> dict:
+    """Letter keyword arguments for the header ``fields`` found in ``text`` (dates parsed)."""
+    out: dict = {}
+    for name, pattern in fields.items():
+        value = _field(pattern, text)
+        out[name] = parse_date(value) if name in _DATE_FIELDS else value
+    return out
+
+
 def detect_layout(text: str) -> str:
     """Name the MAXIMUS layout of ``text`` or raise ``LetterError('not-an-imr-letter')``."""
     up = text.upper()
@@ -169,19 +218,8 @@ def _parse_dwc_2016(text: str, source: str) -> Letter:
     up = text.upper()
     head_end = up.find("HOW THE IMR FINAL DETERMINATION WAS MADE")
     header = text[: head_end if head_end >= 0 else up.find("IMR ISSUES, DECISIONS AND RATIONALES")]
-    letter = Letter(
-        source=source, layout="dwc-2016",
-        case_number=_field(r"Case Number\s*:\s*([A-Z]{2}\d{2}-\d+)", header),
-        date_assigned=parse_date(_field(r"Date Assigned\s*:\s*" + _DATE, header)),
-        date_of_injury=parse_date(_field(r"Date of Injury\s*:\s*" + _DATE, header)),
-        decision_date=parse_date(_field(r"Decision Date\s*:\s*" + _DATE, header)),
-        ur_denial_date=parse_date(_field(r"UR Denial Date\s*:\s*" + _DATE, header)),
-        application_received=parse_date(
-            _field(r"Application\s+Received\s*:\s*" + _DATE, header)),
-        priority=_field(r"Priority\s*:\s*([A-Za-z]+)", header),
-        licensure=_field(r"State\(s\) of Licensure\s*:\s*([^\n]+)", text),
-        specialty=_field(r"Certification\(s\)/Specialty\s*:\s*([^\n]+)", text),
-    )
+    letter = Letter(source=source, layout="dwc-2016", **_header(header, _DWC_HEADER),
+                    **_header(text, _DWC_REVIEWER))
     cs = re.search(r"CLINICAL CASE SUMMARY(.*?)IMR ISSUES, DECISIONS AND RATIONALES", text, re.S)
     if cs:
         summary = " ".join(join_lines(p, vocab) for p in paragraphs(cs.group(1)))
@@ -304,17 +342,7 @@ def _parse_maximus_2013(text: str, source: str) -> Letter:
     vocab = vocabulary_of(text)
     decisions_at = re.search(r"IMR DECISION\(S\) AND RATIONALE\(S\)", text, re.I)
     front = text[: decisions_at.start()] if decisions_at else text
-    letter = Letter(
-        source=source, layout="maximus-2013",
-        case_number=_field(r"(?:IMR )?Case Number\s*:\s*([A-Z]{2}\d{2}-\d+)", text),
-        date_of_injury=parse_date(_field(r"Date of Injury\s*:\s*" + _DATE, text)),
-        decision_date=parse_date(_field(r"Dated\s*:\s*" + _DATE, text)),
-        ur_denial_date=parse_date(_field(r"Date of UR Decision\s*:\s*" + _DATE, text)),
-        application_received=parse_date(_field(r"IMR Application Received\s*:\s*" + _DATE, text)),
-        priority=_field(r"Priority\s*:\s*([A-Za-z]+)", text),
-        licensure=_field(r"licensed to practice in ([A-Z][A-Za-z ,]+?)(?:\.|\n| and )", text),
-        specialty=_field(r"Board Certified in ([A-Z][A-Za-z ,/]+?)(?:\.|\n| and )", text),
-    )
+    letter = Letter(source=source, layout="maximus-2013", **_header(text, _MAXIMUS_2013_HEADER))
     letter.case_summary = _flat(_section(text, "Case Summary:", ["DOCUMENTS REVIEWED",
                                                                  "IMR DECISION(S) AND RATIONALE(S)"]),
                                 vocab)
@@ -363,18 +391,9 @@ def _parse_medical_professional_review(text: str, source: str) -> Letter:
         return _section(text, start, [h for h in _MPR_HEADINGS if h != start])
 
     quals = _flat(sec("MEDICAL REVIEWER QUALIFICATIONS:"), vocab) or ""
-    letter = Letter(
-        source=source, layout="medical-professional-review",
-        case_number=_field(r"(?:IMR )?Case (?:Number|No\.?)\s*:\s*([A-Z]{2}\d{2}-\d+)", text),
-        date_of_injury=parse_date(_field(r"Date of Injury\s*:\s*" + _DATE, text)),
-        decision_date=parse_date(_field(r"Decision Date\s*:\s*" + _DATE, text)),
-        ur_denial_date=parse_date(_field(r"UR Denial Date\s*:\s*" + _DATE, text)),
-        priority=_field(r"Priority\s*:\s*([A-Za-z]+)", text),
-        licensure=_field(r"licensed (?:to practice )?in ([A-Z][A-Za-z ,]+?)(?:\.|\n| and )", quals),
-        specialty=_field(r"(?:Board )?[Cc]ertified in ([A-Z][A-Za-z ,/]+?)(?:\.|\n| and | with )",
-                         quals),
-        case_summary=_flat(sec("CASE SUMMARY:"), vocab),
-    )
+    letter = Letter(source=source, layout="medical-professional-review",
+                    **_header(text, _MPR_HEADER), **_header(quals, _MPR_REVIEWER),
+                    case_summary=_flat(sec("CASE SUMMARY:"), vocab))
     issues = _flat(sec("ISSUE AT DISPUTE:"), vocab) or ""
     requests = [re.sub(r"^\s*(?:\d+[.)]\s*)", "", ln).strip() for ln in issues.split("\n") if ln.strip()]
     requests = [re.sub(r"^(?:Is|Are|Was|Were) (?:the )?(?:request(?:ed)? for )?|"
