@@ -344,11 +344,12 @@ def tag(
 @app.command("train-tagger")
 def train_tagger(
     model: Path = typer.Option(Path("models/tagger"), "--model", help="Where to save the tagging pipeline."),
-    corpus: Path = typer.Option(Path("data/nlp"), "--corpus", help="Where to write the silver DocBin corpora."),
+    corpus: Path = typer.Option(Path("data/nlp"), "--corpus", help="Where to write the training DocBin corpora."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override training.max_steps of configs/ner.cfg."),
 ) -> None:
-    """Train the NER on silver labels (the entity rules on the non-gold letters) and save
-    the whole tagging pipeline (rules + NER). The gold letters are never used.
+    """Train the NER on the hand-labelled development letters (data/dev) plus silver labels
+    (the entity rules on the other non-gold letters) and save the whole tagging pipeline
+    (rules + NER). The gold letters are never used.
 
     Example: imr train-tagger --model models/tagger
     """
@@ -362,31 +363,47 @@ def train_tagger(
 
 @app.command("evaluate-tagger")
 def evaluate_tagger(
-    gold: Optional[List[Path]] = typer.Option(None, "--gold", help="Gold JSONL file(s). Default: data/gold."),
+    gold: Optional[List[Path]] = typer.Option(None, "--gold", help="Annotation JSONL file(s) or folder(s). "
+                                              "Default: the --set folder."),
+    which: str = typer.Option("gold", "--set", help="gold (data/gold, scores only) or dev (data/dev)."),
+    show_errors: bool = typer.Option(False, "--errors", help="Also list the missed / spurious / boundary "
+                                     "errors (refused on the gold set: rule work uses data/dev)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Tagger to score. Default: models/tagger, "
                                          "or the rules alone if it is missing."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the scores as JSON here."),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log to MLflow."),
 ) -> None:
-    """Per-label precision, recall and F1 (exact span and overlap) on the gold letters,
-    logged to MLflow (MLFLOW_TRACKING_URI, default sqlite:///mlflow.db).
+    """Per-label precision, recall and F1 (exact span and overlap) on the gold letters
+    (or the development letters, --set dev), logged to MLflow (MLFLOW_TRACKING_URI,
+    default sqlite:///mlflow.db).
 
     Example: imr evaluate-tagger --model models/tagger
+    Example: imr evaluate-tagger --set dev --errors --no-mlflow
     """
     import json
 
     from .nlp.build import load_tagger
-    from .nlp.score import evaluate as run, format_scores, log_mlflow
+    from .nlp.gold import GOLD_DIR, SETS
+    from .nlp.score import errors, evaluate as run, format_errors, format_scores, log_mlflow
 
+    if which not in SETS:
+        raise typer.BadParameter(f"--set must be one of {sorted(SETS)}")
+    gold = gold or [SETS[which]]
+    if show_errors and any(Path(g).resolve().is_relative_to(GOLD_DIR.resolve()) for g in gold):
+        raise typer.BadParameter("--errors is for the development set (--set dev): the gold set "
+                                 "is scored, never inspected")
     nlp = load_tagger(model)
     scores = run(nlp, gold)
     typer.echo(format_scores(scores))
+    if show_errors:
+        typer.echo(format_errors(errors(nlp, gold)))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(scores, indent=2), encoding="utf-8")
     if not no_mlflow:
         run_id = log_mlflow(scores, {"model": str(model or "models/tagger"),
                                      "pipeline": ",".join(nlp.pipe_names),
+                                     "set": which if not gold or gold == [SETS[which]] else "custom",
                                      "gold_letters": scores["_letters"]})
         typer.echo(f"evaluate-tagger: logged to MLflow run {run_id}", err=True)
 

@@ -10,8 +10,8 @@ import spacy
 from spacy.tokens import DocBin
 
 from pipeline.nlp.build import build_nlp
-from pipeline.nlp.gold import load_gold
-from pipeline.nlp.score import evaluate, score_spans
+from pipeline.nlp.gold import DEV_DIR, dev_spans, letter_text, load_gold
+from pipeline.nlp.score import evaluate, score_spans, span_errors
 from pipeline.nlp.train import make_corpus, train_ner, training_files
 
 from .conftest import LETTERS_TXT, ROOT
@@ -91,6 +91,54 @@ def test_tag_cli_mixed_folder(mixed_folder, tmp_path):  # noqa: F811
     assert all(text[e["start"]:e["end"]] == e["text"] for e in seed["entities"])
 
 
+def test_dev_set_is_hand_labelled_and_disjoint_from_gold():
+    dev, gold = dev_spans(), set(load_gold())
+    assert len(dev) >= 16 and sum(map(len, dev.values())) >= 500
+    assert not set(dev) & gold
+    for case, spans in list(dev.items())[:4]:
+        text = letter_text(case)
+        assert all(" ".join(text[s["start"]:s["end"]].split()) == " ".join(s["text"].split())
+                   for s in spans)
+    # the dev letters are training letters (their hand labels replace the silver ones)
+    assert set(dev) <= {f.stem for f in training_files()}
+
+
+def test_corpus_takes_hand_labels_for_dev_letters(tmp_path):
+    case = sorted(dev_spans())[0]
+    files = [f for f in training_files() if f.stem == case]
+    counts = make_corpus(files, tmp_path, dev_share=0.0)
+    assert counts["hand_letters"] == 1
+    docs = list(DocBin().from_disk(tmp_path / "train.spacy").get_docs(spacy.blank("en").vocab))
+    got = {(" ".join(e.text.split()), e.label_) for d in docs for e in d.ents}
+    want = {(" ".join(s["text"].split()), s["label"]) for s in dev_spans()[case]}
+    assert got and got <= want and len(got) >= 0.9 * len(want)
+    held = make_corpus(files, tmp_path / "held", dev_share=0.0, holdout={case})
+    assert held["hand_letters"] == 0
+
+
+def test_error_listing_kinds():
+    text = "x" * 60
+    pred = [(0, 5, "TREATMENT"), (10, 20, "TREATMENT"), (30, 35, "GUIDELINE"), (50, 55, "DIAGNOSIS")]
+    gold = [(0, 5, "TREATMENT"), (12, 20, "TREATMENT"), (40, 45, "GUIDELINE"), (50, 55, "TREATMENT")]
+    kinds = sorted((e["kind"], e["label"]) for e in span_errors("c", text, pred, gold))
+    assert kinds == [("boundary", "TREATMENT"), ("label", "TREATMENT"), ("missed", "GUIDELINE"),
+                     ("spurious", "GUIDELINE")]
+
+
+def test_evaluate_tagger_dev_set_and_no_gold_error_listing():
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["evaluate-tagger", "--set", "gold", "--errors", "--no-mlflow"])
+    assert res.exit_code != 0  # the gold set is scored, never listed
+    res = runner.invoke(app, ["evaluate-tagger", "--gold", str(DEV_DIR / "annotations_part1.jsonl"),
+                              "--errors", "--no-mlflow"])
+    assert res.exit_code == 0, res.output
+    assert "TREATMENT" in res.output and "== boundary (" in res.output and "== missed (" in res.output
+
+
 def test_scoring_exact_and_overlap():
     pred = [(0, 5, "TREATMENT"), (10, 20, "TREATMENT"), (30, 35, "GUIDELINE")]
     gold = [(0, 5, "TREATMENT"), (12, 20, "TREATMENT"), (40, 45, "GUIDELINE")]
@@ -101,11 +149,14 @@ def test_scoring_exact_and_overlap():
 
 
 # The floors of the issue (exact span): GUIDELINE >= 0.95, TREATMENT >= 0.80, DIAGNOSIS >= 0.80.
-# Scored here with the rules pipeline (deterministic, no 3-minute training in CI); the trained
-# tagger (`imr evaluate-tagger --model models/tagger`) scores within 0.01 of it.
+# Scored here with the rules pipeline (deterministic, no 2-minute training in CI). The trained
+# tagger (`imr evaluate-tagger --model models/tagger`) gives the same doc.ents: configs/nlp.cfg
+# keeps the NER's entities on doc.spans["ner"] only (ner_fill = [], ner_boundaries = []),
+# because on held-out dev letters it lowered exact-span F1.
 ISSUE_FLOORS = {"GUIDELINE": 0.95, "TREATMENT": 0.80, "DIAGNOSIS": 0.80}
-# A regression guard a little below what the rules reach today (measured, never tuned on gold).
-REGRESSION_FLOORS = {"GUIDELINE": 0.90, "TREATMENT": 0.55, "DIAGNOSIS": 0.50}
+# A regression guard a little below the measured gold scores after the dev-set rule work
+# (GUIDELINE 0.959, TREATMENT 0.641, DIAGNOSIS 0.596; rules tuned on data/dev only, never gold).
+REGRESSION_FLOORS = {"GUIDELINE": 0.93, "TREATMENT": 0.62, "DIAGNOSIS": 0.57}
 
 
 @pytest.fixture(scope="session")
@@ -123,8 +174,21 @@ def test_guideline_meets_the_issue_floor(gold_scores):
     assert gold_scores["GUIDELINE"]["exact"]["f1"] >= ISSUE_FLOORS["GUIDELINE"], gold_scores["GUIDELINE"]
 
 
-@pytest.mark.xfail(strict=True, reason="TREATMENT / DIAGNOSIS exact-span F1 are below the issue's "
-                                       "0.80 floors (about 0.59 / 0.57): open work")
+@pytest.mark.xfail(strict=True, reason="TREATMENT / DIAGNOSIS exact-span F1 on gold are below the "
+                                       "issue's 0.80 floors (measured 0.641 / 0.596; dev set "
+                                       "0.890 / 0.866, optimistic: the rules were tuned on it): open work")
 @pytest.mark.parametrize("label", ["TREATMENT", "DIAGNOSIS"])
 def test_issue_floors_not_met_yet(gold_scores, label):
     assert gold_scores[label]["exact"]["f1"] >= ISSUE_FLOORS[label], gold_scores[label]
+
+
+@pytest.fixture(scope="session")
+def dev_scores():
+    return evaluate(build_nlp(), [DEV_DIR])
+
+
+def test_dev_scores_do_not_regress(dev_scores):
+    """The development set the rules are tuned on (measured 0.866 / 0.890 / 0.989)."""
+    floors = {"DIAGNOSIS": 0.84, "TREATMENT": 0.87, "GUIDELINE": 0.97}
+    for label, floor in floors.items():
+        assert dev_scores[label]["exact"]["f1"] >= floor, (label, dev_scores[label])

@@ -1,4 +1,5 @@
-"""The hand-annotated gold set (data/gold): scoring only, never training."""
+"""The hand-annotated sets: gold (data/gold: scoring only, never training, never rule work)
+and development (data/dev: rule work, error analysis and NER training)."""
 from __future__ import annotations
 
 import json
@@ -6,14 +7,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD_DIR = ROOT / "data" / "gold"
+DEV_DIR = ROOT / "data" / "dev"
+SETS = {"gold": GOLD_DIR, "dev": DEV_DIR}
 LETTERS = ROOT / "data" / "raw" / "dwc_letters" / "text"
 
 
 def gold_files(gold: list[str | Path] | None = None) -> list[Path]:
-    if gold:
-        return [Path(g) for g in gold]
-    merged = GOLD_DIR / "entities.jsonl"
-    return [merged] if merged.exists() else sorted(GOLD_DIR.glob("annotations_part*.jsonl"))
+    """The annotation files: ``gold`` paths (a folder: its annotations_part*.jsonl), else data/gold."""
+    if not gold:
+        gold = [GOLD_DIR]
+    out: list[Path] = []
+    for g in map(Path, gold):
+        if g.is_dir():
+            merged = g / "entities.jsonl"
+            out += [merged] if merged.exists() else sorted(g.glob("annotations_part*.jsonl"))
+        else:
+            out.append(g)
+    return out
 
 
 def load_gold(gold: list[str | Path] | None = None) -> dict[str, list[dict]]:
@@ -30,6 +40,11 @@ def load_gold(gold: list[str | Path] | None = None) -> dict[str, list[dict]]:
 
 def gold_cases(gold: list[str | Path] | None = None) -> set[str]:
     return set(load_gold(gold))
+
+
+def dev_spans() -> dict[str, list[dict]]:
+    """The development set (data/dev): case_number -> hand-annotated spans ({} if absent)."""
+    return load_gold([DEV_DIR]) if DEV_DIR.is_dir() and any(DEV_DIR.glob("*.jsonl")) else {}
 
 
 def letter_text(case: str) -> str:

@@ -47,18 +47,79 @@ def score_spans(pairs: Iterable[tuple[list[tuple[int, int, str]], list[tuple[int
     return out
 
 
-def evaluate(nlp: Language, gold: Optional[list[str | Path]] = None) -> dict[str, dict]:
-    """Run ``nlp`` on each gold letter's exact file text and score against the gold offsets."""
+def predict(nlp: Language, gold: Optional[list[str | Path]] = None):
+    """(case, text, predicted, annotated) per annotated letter, (start, end, label) lists."""
     spans = load_gold(gold)
     cases = sorted(spans)
-    docs = nlp.pipe(letter_text(c) for c in cases)
-    pairs = []
-    for case, doc in zip(cases, docs):
+    texts = [letter_text(c) for c in cases]
+    for case, text, doc in zip(cases, texts, nlp.pipe(texts)):
         pred = [(e["start"], e["end"], e["label"]) for e in scored_entities(doc)]
-        pairs.append((pred, [(s["start"], s["end"], s["label"]) for s in spans[case]]))
-    result = score_spans(pairs)
-    result["_letters"] = len(cases)
+        yield case, text, pred, [(s["start"], s["end"], s["label"]) for s in spans[case]]
+
+
+def evaluate(nlp: Language, gold: Optional[list[str | Path]] = None) -> dict[str, dict]:
+    """Run ``nlp`` on each annotated letter's exact file text and score against its offsets."""
+    rows = list(predict(nlp, gold))
+    result = score_spans([(p, g) for _, _, p, g in rows])
+    result["_letters"] = len(rows)
     return result
+
+
+def span_errors(case: str, text: str, pred, gold) -> list[dict]:
+    """The disagreements of one letter: ``boundary`` (same label, overlapping, other offsets),
+    ``label`` (same offsets, other label), ``missed`` (annotated, nothing overlapping with its
+    label) and ``spurious`` (predicted, nothing annotated overlapping with its label)."""
+    out = []
+    ps, gs = set(pred), set(gold)
+    fp = sorted(ps - gs)
+    fn = sorted(gs - ps)
+    used: set = set()
+
+    def show(s, e):
+        return " ".join(text[s:e].split())
+
+    def ctx(s, e):
+        return " ".join(text[max(0, s - 50):s].split()) + " [[" + show(s, e) + "]] " + \
+            " ".join(text[e:e + 50].split())
+
+    for g in fn:
+        over = [p for p in fp if p[2] == g[2] and p[0] < g[1] and g[0] < p[1]]
+        same = [p for p in fp if p[:2] == g[:2]]
+        if over:
+            for p in over:
+                used.add(p)
+            out.append({"case": case, "kind": "boundary", "label": g[2], "gold": show(*g[:2]),
+                        "pred": " | ".join(show(*p[:2]) for p in over), "context": ctx(*g[:2])})
+        elif same:
+            used.update(same)
+            out.append({"case": case, "kind": "label", "label": g[2], "gold": show(*g[:2]),
+                        "pred": same[0][2], "context": ctx(*g[:2])})
+        else:
+            out.append({"case": case, "kind": "missed", "label": g[2], "gold": show(*g[:2]),
+                        "pred": "", "context": ctx(*g[:2])})
+    for p in fp:
+        if p not in used and not any(p[2] == g[2] and p[0] < g[1] and g[0] < p[1] for g in gs):
+            out.append({"case": case, "kind": "spurious", "label": p[2], "gold": "",
+                        "pred": show(*p[:2]), "context": ctx(*p[:2])})
+    return out
+
+
+def errors(nlp: Language, gold: Optional[list[str | Path]] = None) -> list[dict]:
+    """All disagreements on the annotated letters (for rule work: run it on data/dev only)."""
+    return [err for row in predict(nlp, gold) for err in span_errors(*row)]
+
+
+def format_errors(errs: list[dict]) -> str:
+    lines = []
+    for kind in ("boundary", "missed", "spurious", "label"):
+        sel = [e for e in errs if e["kind"] == kind]
+        lines.append(f"== {kind} ({len(sel)})")
+        for e in sorted(sel, key=lambda e: (e["label"], e["case"])):
+            what = {"boundary": f"gold={e['gold']!r} pred={e['pred']!r}",
+                    "label": f"gold={e['gold']!r} pred label={e['pred']}",
+                    "missed": f"gold={e['gold']!r}", "spurious": f"pred={e['pred']!r}"}[kind]
+            lines.append(f"{e['label']:<9} {e['case']}  {what}\n          … {e['context']}")
+    return "\n".join(lines)
 
 
 def format_scores(scores: dict[str, dict]) -> str:

@@ -1,4 +1,5 @@
-"""Train the NER on silver labels: the entity rules over the letters outside the gold set.
+"""Train the NER: hand labels on the development letters (data/dev), silver labels (the
+entity rules) on the other letters outside the gold set. The gold set is never used.
 
 ``make_corpus`` writes DocBin corpora (one doc per letter section, so the NER sees
 each entity with its context); ``train_ner`` runs spaCy's own training loop on
@@ -15,7 +16,7 @@ from typing import Iterable, Optional
 from spacy.tokens import Doc, DocBin
 
 from .build import DEFAULT_MODEL, NER_CONFIG, ROOT, build_nlp
-from .gold import gold_cases
+from .gold import dev_spans, gold_cases
 
 DATA = ROOT / "data" / "nlp"
 TRAIN_SOURCES = [ROOT / "data" / "raw" / "dwc_letters" / "text", ROOT / "data" / "raw" / "seed"]
@@ -54,20 +55,39 @@ def section_docs(doc: Doc, max_tokens: int = 400) -> list[Doc]:
     return out
 
 
+def hand_label(doc: Doc, spans: list[dict]) -> Doc:
+    """Replace the rule entities of ``doc`` by hand-annotated char spans (snapped to tokens)."""
+    ents = []
+    for s in spans:
+        sp = doc.char_span(s["start"], s["end"], label=s["label"], alignment_mode="contract")
+        if sp is not None and len(sp):
+            ents.append(sp)
+    from spacy.util import filter_spans
+    doc.ents = filter_spans(ents)
+    return doc
+
+
 def make_corpus(files: list[Path], out_dir: Path = DATA, dev_share: float = 0.1,
-                seed: int = 0) -> dict[str, int]:
-    """Silver DocBins ``train.spacy`` / ``dev.spacy`` (split by letter) under ``out_dir``."""
+                seed: int = 0, hand: Optional[dict[str, list[dict]]] = None,
+                holdout: Optional[set[str]] = None) -> dict[str, int]:
+    """DocBins ``train.spacy`` / ``dev.spacy`` (split by letter) under ``out_dir``: the
+    letters in ``hand`` (default: the development set) with their hand labels, the others
+    with silver labels from the rules; letters in ``holdout`` are left out entirely."""
     nlp = build_nlp()
-    files = list(files)
+    hand = dev_spans() if hand is None else hand
+    files = [f for f in files if f.stem not in (holdout or set())]
     random.Random(seed).shuffle(files)
+    files.sort(key=lambda f: f.stem in hand)  # stable: hand-labelled letters all train
     n_dev = max(1, int(len(files) * dev_share)) if len(files) > 1 else 0
-    counts = {}
+    counts = {"hand_letters": sum(f.stem in hand for f in files)}
     out_dir.mkdir(parents=True, exist_ok=True)
     for split, part in (("dev", files[:n_dev]), ("train", files[n_dev:] or files)):
         db = DocBin(store_user_data=False)
         n = 0
         texts = (f.read_text(encoding="utf-8", errors="replace") for f in part)
-        for doc in nlp.pipe(texts):
+        for f, doc in zip(part, nlp.pipe(texts)):
+            if f.stem in hand:
+                hand_label(doc, hand[f.stem])
             for d in section_docs(doc):
                 db.add(d)
                 n += 1
@@ -89,11 +109,13 @@ def train_ner(out_dir: Path, corpus_dir: Path = DATA, config: Path = NER_CONFIG,
 
 
 def train_tagger(model_dir: Path = DEFAULT_MODEL, corpus_dir: Path = DATA,
-                 overrides: Optional[dict] = None, files: Optional[list[Path]] = None) -> dict:
-    """Silver corpus, NER training, and the assembled tagging pipeline saved to ``model_dir``."""
+                 overrides: Optional[dict] = None, files: Optional[list[Path]] = None,
+                 holdout: Optional[set[str]] = None) -> dict:
+    """Corpus (hand + silver labels), NER training, and the assembled tagging pipeline saved
+    to ``model_dir``; ``holdout``: development letters kept out (to measure on them)."""
     t0 = time.time()
     files = training_files() if files is None else files
-    counts = make_corpus(files, corpus_dir)
+    counts = make_corpus(files, corpus_dir, holdout=holdout)
     ner_dir = corpus_dir / "ner-training"
     best = train_ner(ner_dir, corpus_dir, overrides=overrides)
     nlp = build_nlp(ner=best)
