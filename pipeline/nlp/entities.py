@@ -19,7 +19,6 @@ the doc (from the trained ``ner``), which otherwise fill in what the rules miss.
 from __future__ import annotations
 
 import bisect
-import json
 import re
 from pathlib import Path
 from typing import Optional
@@ -28,6 +27,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from .rulefiles import RulesComponent, load_rules
+
 DEFAULT_RULES = str(Path(__file__).parent / "rules" / "entities.jsonl")
 LABELS = ("DIAGNOSIS", "TREATMENT", "GUIDELINE")
 BLOCK = "BLOCK"  # a rule label that only keeps other rules off a stretch of text
@@ -35,11 +36,6 @@ _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TRIM_LEAD = re.compile(r"^(?:(?:(?:a|an|the|his|her|their|reported|and|or|with|of)\b|"
                         r"\s|,|;|:|\d+[.)])+\s*)+", re.I)
 _TRIM_TAIL = re.compile(r"(?:\s*\((?-i:[A-Z]{2,6})\))?[\s,;:.]*$")  # also an abbreviation "(LBP)"
-
-
-def load_rules(path: str | Path) -> list[dict]:
-    with Path(path).open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip() and not line.startswith("//")]
 
 
 def _term(t: str) -> str:
@@ -143,7 +139,7 @@ def find_entities(text: str, compiled, sections: Optional[list] = None) -> list[
 
 @Language.factory("imr_entity_rules", default_config={"rules": None, "overwrite": True,
                                                      "ner_fill": list(LABELS), "ner_boundaries": []})
-class EntityRules:
+class EntityRules(RulesComponent):
     """Tag DIAGNOSIS, TREATMENT and GUIDELINE from regex/lexicon rules (data files).
 
     With a trained ``ner`` ahead of this component, its entities are kept on
@@ -161,6 +157,9 @@ class EntityRules:
         self.ner_fill = set(ner_fill)
         self.ner_boundaries = set(ner_boundaries)
         self.rules = load_rules(rules or DEFAULT_RULES)
+        self.compile()
+
+    def compile(self) -> None:
         self.compiled = compile_rules(self.rules)
 
     def spans(self, doc: Doc) -> list[Span]:
@@ -206,13 +205,3 @@ class EntityRules:
                 out[hit[0]] = o
         return filter_spans(out)
 
-    def to_disk(self, path, exclude=tuple()):
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "rules.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.rules),
-                                          encoding="utf-8")
-
-    def from_disk(self, path, exclude=tuple()):
-        self.rules = load_rules(Path(path) / "rules.jsonl")
-        self.compiled = compile_rules(self.rules)
-        return self

@@ -7,7 +7,6 @@ tokens or a terminating term; a backward trigger negates entities just before it
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -15,20 +14,17 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 
+from .rulefiles import RulesComponent, load_rules
+
 DEFAULT_RULES = str(Path(__file__).parent / "rules" / "negation.jsonl")
 
 if not Span.has_extension("negated"):
     Span.set_extension("negated", default=False)
 
 
-def load_rules(path: str | Path) -> list[dict]:
-    with Path(path).open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 @Language.factory("imr_negation", default_config={"rules": None, "window": 8,
                                                   "labels": ["DIAGNOSIS", "TREATMENT"]})
-class Negation:
+class Negation(RulesComponent):
     """Flag entities in the scope of negation/hedging triggers (``span._.negated``)."""
 
     def __init__(self, nlp: Language, name: str, rules: Optional[str] = None, window: int = 8,
@@ -39,9 +35,9 @@ class Negation:
         self.rules = load_rules(rules or DEFAULT_RULES)
         self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         self._nlp = nlp
-        self._build()
+        self.compile()
 
-    def _build(self) -> None:
+    def compile(self) -> None:
         self.matcher = PhraseMatcher(self._nlp.vocab, attr="LOWER")
         for r in self.rules:
             self.matcher.add(r["direction"], [self._nlp.make_doc(r["trigger"])])
@@ -67,13 +63,3 @@ class Negation:
                         e._.negated = True
         return doc
 
-    def to_disk(self, path, exclude=tuple()):
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "rules.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.rules),
-                                          encoding="utf-8")
-
-    def from_disk(self, path, exclude=tuple()):
-        self.rules = load_rules(Path(path) / "rules.jsonl")
-        self._build()
-        return self

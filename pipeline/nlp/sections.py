@@ -10,13 +10,14 @@ the 1-based disputed item for item-level sections, else 0), ``span._.section`` a
 from __future__ import annotations
 
 import bisect
-import json
 import re
 from pathlib import Path
 from typing import Iterable, Optional
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
+
+from .rulefiles import RulesComponent, load_rules
 
 DEFAULT_RULES = str(Path(__file__).parent / "rules" / "sections.jsonl")
 HEADER = "header"
@@ -35,11 +36,6 @@ for _cls, _char in ((Span, lambda s: s.start_char), (Token, lambda t: t.idx)):
         _cls.set_extension("item", getter=lambda x, c=_char: _section_at(x.doc, c(x))[3])
 if not Doc.has_extension("sections"):
     Doc.set_extension("sections", default=None)
-
-
-def load_rules(path: str | Path) -> list[dict]:
-    with Path(path).open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def find_sections(text: str, rules: Iterable[dict]) -> list[tuple[str, int, int, int]]:
@@ -91,7 +87,7 @@ ITEM_SECTIONS = {"item_decision", "claims_administrator_guideline", "maximus_gui
 
 
 @Language.factory("imr_sections", default_config={"rules": None})
-class Sectionizer:
+class Sectionizer(RulesComponent):
     """Split an IMR letter into sections (header, determination, case summary, each
     item's decision, guideline lines and rationale) from title rules."""
 
@@ -103,12 +99,3 @@ class Sectionizer:
         doc._.sections = [list(s) for s in find_sections(doc.text, self.rules)]
         return doc
 
-    def to_disk(self, path, exclude=tuple()):
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "rules.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.rules),
-                                          encoding="utf-8")
-
-    def from_disk(self, path, exclude=tuple()):
-        self.rules = load_rules(Path(path) / "rules.jsonl")
-        return self
