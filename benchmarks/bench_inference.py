@@ -25,7 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+PARSED = ROOT / "data/parsed/letters.jsonl"
+
+
 def examples_of(setting: str, n_letters: int | None):
+    """The model's real inputs for its setting: every item of the parsed letters
+    (data/parsed/letters.jsonl, 155 letters / 372 items, what training read), else of the
+    letters' text files (154 letters / 370 items)."""
+    from pipeline.examples import letter_examples, read_letters
+
+    if PARSED.exists():
+        return letter_examples(read_letters(PARSED)[:n_letters], setting)
     from pipeline.batch import model_inputs
     from pipeline.schema import ParseError
     from pipeline.sources import read_records
@@ -49,15 +59,20 @@ def train_small(setting: str, out: Path) -> Path:
     return save_pyfunc(clf, out)
 
 
-def timed(fn, exs, repeats: int):
-    fn(exs[:8])  # warm-up
-    best = None
+def timed(engines: dict, exs, repeats: int):
+    """Best-of-``repeats`` items/s of each engine on all of ``exs``. The engines take turns
+    (round-robin, not one after the other), so that a change in the load of a shared machine
+    hits them alike; a warm-up call on one full batch first is not timed."""
+    for fn in engines.values():
+        fn(exs[:64])
+    best = {k: float("inf") for k in engines}
+    out = {}
     for _ in range(repeats):
-        t = time.perf_counter()
-        p = fn(exs)
-        dt = time.perf_counter() - t
-        best = dt if best is None else min(best, dt)
-    return p, len(exs) / best
+        for k, fn in engines.items():
+            t = time.perf_counter()
+            out[k] = fn(exs)
+            best[k] = min(best[k], time.perf_counter() - t)
+    return {k: (out[k], len(exs) / best[k]) for k in engines}
 
 
 def main() -> None:
@@ -68,14 +83,22 @@ def main() -> None:
     ap.add_argument("--model", help="transformer model (models/<name>, MLflow URI)")
     ap.add_argument("--setting", default=None)
     ap.add_argument("--train", action="store_true", help="fine-tune a small model first if MODEL is absent")
-    ap.add_argument("--letters", type=int, default=None, help="letters to score (default: all 154)")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--letters", type=int, default=None, help="letters to score (default: all 155)")
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write the numbers here")
+    ap.add_argument("--omp-passive", action="store_true",
+                    help="OMP_WAIT_POLICY=PASSIVE for PyTorch (no busy-waiting, as ONNX Runtime here): "
+                         "on a loaded shared CPU PyTorch's spinning OpenMP threads are much slower")
     args = ap.parse_args()
+    if args.omp_passive:  # read once, when torch's OpenMP runtime starts: before importing torch
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
     import torch
 
+    # the PyTorch classifier sets its thread count on each call (IMR_TORCH_THREADS, else its
+    # config's num_threads): the same count as ONNX Runtime's intra-op threads
+    os.environ["IMR_TORCH_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
     from pipeline.export import OnnxScorer, export
     from pipeline.models import load_scorer
@@ -94,16 +117,22 @@ def main() -> None:
     exs = examples_of(setting, args.letters)
     y = np.array([e.label for e in exs])
     thr = torch_sc.threshold
+    # same items, same encoding (head+tail truncation, length-sorted batches of the model's
+    # eval_batch_size, dynamic padding) and calibration, same thread count in each engine
+    engines = {"pytorch-fp32": torch_sc.predict_proba, "onnx-fp32": fp32.predict_proba,
+               "onnx-int8": int8.predict_proba}
     res = {}
-    for name, sc in (("pytorch-fp32", torch_sc), ("onnx-fp32", fp32), ("onnx-int8", int8)):
-        p, ips = timed(sc.predict_proba, exs, args.repeats)
+    for name, (p, ips) in timed(engines, exs, args.repeats).items():
         res[name] = {"items_per_s": ips, "p": p, "auroc": float(roc_auc_score(y, p)) if len(set(y)) == 2 else None}
     base = res["pytorch-fp32"]
-    print(f"\nmodel {model} ({setting}), {len(exs)} items, {args.threads} threads, best of {args.repeats}")
+    print(f"\nmodel {model} ({setting}), {len(exs)} items, {args.threads} threads, batch {int8.batch_size}, "
+          f"best of {args.repeats} (round-robin); same pred = same label at threshold {thr:g}")
     print(f"{'engine':<14}{'items/s':>9}{'x torch':>9}{'same pred':>11}{'max |dp|':>10}{'AUROC':>8}{'dAUROC':>9}")
-    summary = {"model": model, "setting": setting, "items": len(exs), "threads": args.threads}
+    summary = {"model": model, "setting": setting, "items": len(exs), "threads": args.threads,
+               "threshold": thr, "batch_size": int8.batch_size,
+               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_avg": os.getloadavg()}
     for name, r in res.items():
-        same = float(((r["p"] >= thr) == (base["p"] >= thr)).mean())
+        same = float(((r["p"] >= thr) == (base["p"] >= thr)).mean())  # labels at the model's threshold
         dp = float(np.abs(r["p"] - base["p"]).max())
         da = (r["auroc"] - base["auroc"]) if r["auroc"] is not None else float("nan")
         print(f"{name:<14}{r['items_per_s']:>9.1f}{r['items_per_s'] / base['items_per_s']:>8.2f}x"

@@ -35,6 +35,21 @@ def test_export_folder(exported):
     assert not (exported / "classifier" / "hf" / "model.safetensors").exists()  # ONNX holds the weights
 
 
+def test_export_recipe(exported):
+    """fp32: attention fused by ONNX Runtime's optimizer (eager-attention trace); int8: the
+    encoder's weights quantized (QAttention, MatMulInteger), the pooler + head kept fp32."""
+    import onnx
+
+    g32 = onnx.load(str(exported / "model.onnx")).graph.node
+    g8 = onnx.load(str(exported / "model.int8.onnx")).graph.node
+    ops32, ops8 = [n.op_type for n in g32], [n.op_type for n in g8]
+    assert "Attention" in ops32 and "Softmax" not in ops32
+    assert "QAttention" in ops8 and "MatMulInteger" in ops8 and "Attention" not in ops8
+    head = [n.name for n in g32 if n.op_type == "Gemm"]  # pooler dense + classifier
+    assert head and all(n.op_type in ("Gemm", "MatMul", "Add") for n in g8
+                        if any(n.name.startswith(h) for h in head))
+
+
 def test_onnx_fp32_matches_pytorch(exported, tiny_scorer, examples):  # noqa: F811
     from pipeline.export import OnnxScorer
 
