@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 ALIASES = ("champion", "challenger")

@@ -14,7 +14,7 @@ from .conftest import LETTERS_TXT, RAW
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from pipeline.classifiers import build
-    from pipeline.examples import read_letters, letter_examples
+    from pipeline.examples import letter_examples
     from pipeline.schema import ParseError
     from pipeline.sources import read_records
     from pipeline.tracking import input_example, save_pyfunc

@@ -14,7 +14,7 @@ from .conftest import ROOT
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, monkeypatch_module):
-    from pipeline.examples import letter_examples, assign_folds, read_letters, write_examples
+    from pipeline.examples import letter_examples, assign_folds, write_examples
     from pipeline.sources import read_records
     from pipeline.schema import ParseError
     from .conftest import LETTERS_TXT
@@ -39,7 +39,6 @@ def monkeypatch_module():
 
 
 def test_run_is_logged_with_metrics_params_and_versions(tiny_run):
-    import mlflow
     from mlflow.tracking import MlflowClient
 
     tmp, result, _ = tiny_run
