@@ -11,17 +11,18 @@
 
 The store is the project's own: ``MLFLOW_TRACKING_URI`` if set, else
 ``sqlite:///<repo>/mlflow.db`` with artifacts in ``<repo>/mlartifacts``
-(``pipeline.tracking`` when it defines them).
+(``pipeline.tracking.tracking_uri``).
 """
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from .tracking import tracking_uri
 
 ROOT = Path(__file__).resolve().parents[1]
 ALIASES = ("champion", "challenger")
@@ -37,43 +38,12 @@ KEY_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc", "auprc", "e
 
 # --------------------------------------------------------------------------- store
 
-def tracking_uri() -> str:
-    """The project's tracking store (``pipeline.tracking`` decides when present)."""
-    try:
-        from . import tracking  # the classifier's module, when it exists
-    except ImportError:
-        tracking = None
-    if tracking is not None:
-        for name in ("tracking_uri", "get_tracking_uri", "default_tracking_uri"):
-            fn = getattr(tracking, name, None)
-            if callable(fn):
-                try:
-                    return str(fn())
-                except TypeError:
-                    pass
-        for name in ("TRACKING_URI", "DEFAULT_TRACKING_URI"):
-            if isinstance(getattr(tracking, name, None), str) and not os.environ.get("MLFLOW_TRACKING_URI"):
-                return getattr(tracking, name)
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
-
-
 def artifact_root() -> str:
-    """Where runs of a newly created experiment keep their artifacts."""
-    try:
-        from . import tracking
-        for name in ("artifact_root", "artifact_location", "default_artifact_root"):
-            fn = getattr(tracking, name, None)
-            if callable(fn):
-                try:
-                    return str(fn())
-                except TypeError:
-                    pass
-    except ImportError:
-        pass
+    """Where runs of a newly created experiment keep their artifacts: ``mlartifacts/`` beside
+    a sqlite store (as ``pipeline.tracking.setup_mlflow`` creates experiments)."""
     uri = tracking_uri()
     if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///"):])
-        return (db.parent / "mlartifacts").as_uri()
+        return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
     return (ROOT / "mlartifacts").as_uri()
 
 
