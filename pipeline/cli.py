@@ -23,6 +23,36 @@ def _progress(iterable, total: int, desc: str, quiet: bool):
                 file=sys.stderr)
 
 
+def _letters_to_jsonl(paths, out: Path, errors: Optional[Path], stage: str, quiet: bool,
+                      convert, counted: str) -> None:
+    """The shape of `parse` and `tag`: read every record under ``paths``, write
+    ``convert(letters)`` (per file) to ``out`` and bad inputs to ``errors``, print the
+    counts; exit 1 only if nothing came out. ``counted``: the list each record's size is."""
+    from .records import AtomicJsonl
+    from .schema import ParseError
+    from .sources import expand_paths, read_records
+
+    files = expand_paths(paths)
+    errors = errors or out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")
+    n = 0
+    with AtomicJsonl(out) as good, AtomicJsonl(errors) as bad:
+        for path in _progress(files, len(files), stage, quiet):
+            letters = []
+            for rec in read_records([path]):
+                if isinstance(rec, ParseError):
+                    bad.write(rec.to_dict())
+                else:
+                    letters.append(rec)
+            for record in convert(letters):
+                good.write(record)
+                n += len(record[counted])
+    typer.echo(f"{stage}: {good.count + bad.count} records read from {len(files)} files, "
+               f"{good.count} letters, {n} {counted}, {bad.count} errors -> {out}, {errors}",
+               err=True)
+    if good.count == 0:
+        raise typer.Exit(1)
+
+
 @app.command()
 def parse(
     paths: List[Path] = typer.Argument(..., help="PDF or .txt letters, folders of them, or DMHC IMR CSV exports."),
@@ -41,26 +71,8 @@ def parse(
 
     Example: imr parse data/raw/dwc_letters/pdf --out data/parsed/letters.jsonl
     """
-    from .records import AtomicJsonl
-    from .schema import ParseError
-    from .sources import expand_paths, read_records
-
-    files = expand_paths(paths)
-    errors = errors or out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")
-    n_items = 0
-    with AtomicJsonl(out) as good, AtomicJsonl(errors) as bad:
-        for path in _progress(files, len(files), "parse", quiet):
-            for rec in read_records([path]):
-                if isinstance(rec, ParseError):
-                    bad.write(rec.to_dict())
-                else:
-                    good.write(rec.to_dict(with_text=with_text))
-                    n_items += len(rec.items)
-    typer.echo(f"parse: {good.count + bad.count} records read from {len(files)} files, "
-               f"{good.count} letters, {n_items} items, {bad.count} errors -> {out}, {errors}",
-               err=True)
-    if good.count == 0:
-        raise typer.Exit(1)
+    _letters_to_jsonl(paths, out, errors, "parse", quiet,
+                      lambda letters: (x.to_dict(with_text=with_text) for x in letters), "items")
 
 
 @app.command()
@@ -315,30 +327,10 @@ def tag(
     """
     from .nlp.build import load_tagger
     from .nlp.tag import tag_letters
-    from .records import AtomicJsonl
-    from .schema import ParseError
-    from .sources import expand_paths, read_records
 
     nlp = load_tagger(model)
-    files = expand_paths(paths)
-    errors = errors or out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")
-    n_ents = 0
-    with AtomicJsonl(out) as good, AtomicJsonl(errors) as bad:
-        for path in _progress(files, len(files), "tag", quiet):
-            letters = []
-            for rec in read_records([path]):
-                if isinstance(rec, ParseError):
-                    bad.write(rec.to_dict())
-                else:
-                    letters.append(rec)
-            for record in tag_letters(nlp, letters):
-                good.write(record)
-                n_ents += len(record["entities"])
-    typer.echo(f"tag: {good.count + bad.count} records read from {len(files)} files, "
-               f"{good.count} letters, {n_ents} entities, {bad.count} errors -> {out}, {errors}",
-               err=True)
-    if good.count == 0:
-        raise typer.Exit(1)
+    _letters_to_jsonl(paths, out, errors, "tag", quiet, lambda letters: tag_letters(nlp, letters),
+                      "entities")
 
 
 @app.command("train-tagger")
