@@ -86,10 +86,12 @@ def main() -> None:
     ap.add_argument("--letters", type=int, default=None, help="letters to score (default: all 155)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="items per forward pass in every engine (default: the model's eval_batch_size)")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--omp-passive", action="store_true",
-                    help="OMP_WAIT_POLICY=PASSIVE for PyTorch (no busy-waiting, as ONNX Runtime here): "
-                         "on a loaded shared CPU PyTorch's spinning OpenMP threads are much slower")
+                    help="OMP_WAIT_POLICY=PASSIVE: no busy-waiting threads in PyTorch (OpenMP) nor in "
+                         "ONNX Runtime (pipeline.export honours it); fairer to both on a loaded, shared CPU")
     args = ap.parse_args()
     if args.omp_passive:  # read once, when torch's OpenMP runtime starts: before importing torch
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -112,8 +114,10 @@ def main() -> None:
     torch_sc = load_scorer(model, setting=args.setting)
     setting = torch_sc.setting
     out = export(model, tmp / "onnx", quantize="int8")
-    fp32 = OnnxScorer(out, precision="fp32", threads=args.threads)
-    int8 = OnnxScorer(out, precision="int8", threads=args.threads)
+    fp32 = OnnxScorer(out, precision="fp32", threads=args.threads, batch_size=args.batch_size)
+    int8 = OnnxScorer(out, precision="int8", threads=args.threads, batch_size=args.batch_size)
+    if args.batch_size:  # the PyTorch classifier inside the pyfunc model batches alike
+        torch_sc.model.unwrap_python_model().classifier.data_args.eval_batch_size = args.batch_size
     exs = examples_of(setting, args.letters)
     y = np.array([e.label for e in exs])
     thr = torch_sc.threshold

