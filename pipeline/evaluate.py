@@ -43,7 +43,8 @@ def reliability(y: Sequence[int], p: Sequence[float], bins: int = 10) -> list[di
             for b in range(bins) if (idx == b).any()]
 
 
-def compute_metrics(y: Sequence[int], p: Sequence[float], threshold: float = 0.5) -> dict[str, float]:
+def compute_metrics(y: Sequence[int], p: Sequence[float], threshold: float | np.ndarray = 0.5) -> dict[str, float]:
+    """The classifier issue's metrics; ``threshold`` may be one per item (cross-fitted per fold)."""
     from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score,
                                  f1_score, roc_auc_score)
 

@@ -17,14 +17,13 @@ The page shows
 ``index``, ``text`` (the model input) and/or ``item``, ``label`` (1 = Overturned, 0 =
 Upheld, or the decision word), ``p_overturned``, ``fold``, and for the slices
 ``specialty``, ``guideline`` (the cited guideline line) or ``guideline_source``, and
-optionally ``treatment_type`` (else derived from the item by keyword rules here).
+optionally ``treatment_type`` (else derived from the item by the classifier's keyword table).
 """
 from __future__ import annotations
 
 import html
 import json
 import math
-import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +33,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from . import registry
+from .classifiers.baselines import treatment_type as classifier_treatment_type
+from .evaluate import compute_metrics, ece
 
 PREDICTIONS_ARTIFACT = "oof_predictions.jsonl"
 # The first found is read: ours, then the classifier's (`pipeline.tracking`: id, fold, label, p).
@@ -49,66 +50,16 @@ SLICE_METRICS = ("accuracy", "macro_f1", "auroc")
 
 # --------------------------------------------------------------------------- item facets
 
-# First match wins; the item text (the disputed treatment) decides.
-TREATMENT_RULES: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(rx, re.I)) for name, rx in (
-    ("surgery", r"surg|arthroscop|fusion|replacement|ectomy\b|ectomy|plasty|otomy|repair|decompression|"
-                r"arthrodesis|implant|carpal tunnel release|assistant surgeon|pre-?op"),
-    ("injection / procedure", r"inject|block|epidural|\bESI\b|radiofrequency|ablation|rhizotomy|"
-                              r"trigger point|botox|\bPRP\b|platelet|viscosupplement|synvisc|orthovisc|"
-                              r"stimulator|\bpump\b|shockwave|\bESWT\b"),
-    ("imaging / diagnostics", r"\bMRI\b|\bCT\b|x-?ray|radiograph|\bEMG\b|\bNCV\b|\bNCS\b|ultrasound|"
-                              r"scan\b|imaging|arthrogram|bone scan|\bEKG\b|\bECG\b|sleep study|"
-                              r"\blab|urine|drug (screen|test)|toxicology|panel|blood test|genetic"),
-    ("therapy / rehab", r"physical therapy|\bPT\b|occupational therapy|chiropract|acupunct|massage|"
-                        r"aquatic|therapy|rehab|manipulation|functional restoration|work hardening|"
-                        r"conditioning|exercise|psychotherap|cognitive|biofeedback|\bCBT\b|gym|"
-                        r"yoga|pool"),
-    ("equipment / DME", r"brace|\bTENS\b|\bunit\b|cane|wheelchair|chair|\bDME\b|orthotic|cushion|"
-                        r"mattress|\bbed\b|walker|garment|splint|support|pillow|collar|"
-                        r"cold therapy|hot/cold|\bpad\b|device|kit|stockings|shoes|insoles|scooter"),
-    ("consult / visit", r"consult|referral|evaluation|visit|follow[- ]?up|office|assessment|"
-                        r"psycholog|psychiatr|specialist|second opinion|transport|home health|"
-                        r"nurse|care ?giver|aide|program|detox|weight loss"),
-    ("medication", r"\d\s*(mg|mcg|%|ml|gm?)\b|#\s*\d|tab|caps|cream|gel|patch|ointment|lotion|"
-                   r"compound|topical|norco|tramadol|ultram|oxy|hydrocodone|gabapentin|neurontin|"
-                   r"lyrica|flexeril|cyclobenzaprine|omeprazole|prilosec|naproxen|ibuprofen|motrin|"
-                   r"lidoderm|lidocaine|soma|xanax|ambien|zolpidem|medication|refill|tizanidine|"
-                   r"meloxicam|celebrex|duloxetine|cymbalta|opioid|morphine|percocet|butrans|"
-                   r"fentanyl|methadone|nucynta|voltaren|diclofenac|terocin|baclofen|trazodone"),
-))
-
-
 def treatment_type(item: str | None) -> str:
-    """The kind of disputed treatment: the classifier's keyword table
-    (`pipeline.classifiers.baselines.treatment_type`) when present, else the rules here."""
-    text = item or ""
-    try:
-        from .classifiers.baselines import treatment_type as classifier_treatment_type
-    except ImportError:
-        classifier_treatment_type = None
-    if classifier_treatment_type is not None:
-        return classifier_treatment_type(text)
-    for name, rx in TREATMENT_RULES:
-        if rx.search(text):
-            return name
-    return "other"
-
-
-_G = {"ODG": re.compile(r"\bODG\b|Official Disability Guidelines?", re.I),
-      "ACOEM": re.compile(r"\bACOEM\b|American College of Occupational", re.I),
-      "MTUS": re.compile(r"(?<!Non-)\bMTUS\b|Medical Treatment Utilization Schedule", re.I)}
+    """The kind of disputed treatment: the classifier's keyword table."""
+    return classifier_treatment_type(item or "")
 
 
 def guideline_sources(line: str | None) -> list[str]:
     """MTUS / ACOEM / ODG / other cited in a guideline line (``none cited`` when empty)."""
-    if not line or not line.strip():
-        return ["none cited"]
-    try:
-        from .nlp.guidelines import normalize  # the NLP engineer's normalizer, when importable
+    from .nlp.guidelines import normalize  # imports spaCy: only when slices are drawn
 
-        found = sorted({g["source"] for g in normalize(line) if g.get("source")})
-    except Exception:  # noqa: BLE001  (spaCy missing or a layout it does not know)
-        found = sorted(k for k, rx in _G.items() if rx.search(line)) or ["other"]
+    found = sorted({g["source"] for g in normalize(line) if g.get("source")}) if line and line.strip() else []
     return found or ["none cited"]
 
 
@@ -125,33 +76,6 @@ def _as_label(v: Any) -> int:
     return int(v)
 
 
-def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error of P(Overturned): equal-width bins, |freq - mean p|, weighted."""
-    if len(y) == 0:
-        return float("nan")
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    return float(sum(abs(y[idx == b].mean() - p[idx == b].mean()) * (idx == b).sum()
-                     for b in range(bins) if (idx == b).any()) / len(y))
-
-
-def metrics_of(y: np.ndarray, p: np.ndarray, threshold: float | np.ndarray = THRESHOLD) -> dict[str, float]:
-    """The classifier issue's metrics; ``threshold`` may be one per item (cross-fitted per fold)."""
-    from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score,
-                                 f1_score, roc_auc_score)
-
-    pred = (p >= threshold).astype(int)
-    both = len(set(y.tolist())) == 2
-    return {
-        "accuracy": float(accuracy_score(y, pred)) if len(y) else float("nan"),
-        "balanced_accuracy": float(balanced_accuracy_score(y, pred)) if both else float("nan"),
-        "macro_f1": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0))
-        if len(y) else float("nan"),
-        "auroc": float(roc_auc_score(y, p)) if both else float("nan"),
-        "auprc": float(average_precision_score(y, p)) if y.sum() > 0 else float("nan"),
-        "ece": ece(y, p),
-    }
-
-
 def fold_summary(y: np.ndarray, p: np.ndarray, folds: np.ndarray, threshold: float | np.ndarray = THRESHOLD
                  ) -> dict[str, tuple[float, float | None]]:
     """Each metric's mean and std (ddof=1, as `pipeline.evaluate`) across folds; pooled when
@@ -159,8 +83,8 @@ def fold_summary(y: np.ndarray, p: np.ndarray, folds: np.ndarray, threshold: flo
     ids = sorted(set(folds.tolist()) - {-1})
     t = np.broadcast_to(np.asarray(threshold, dtype=float), p.shape)
     if len(ids) < 2:
-        return {k: (v, None) for k, v in metrics_of(y, p, t).items()}
-    per = [metrics_of(y[folds == f], p[folds == f], t[folds == f]) for f in ids]
+        return {k: (v, None) for k, v in compute_metrics(y, p, t).items()}
+    per = [compute_metrics(y[folds == f], p[folds == f], t[folds == f]) for f in ids]
     out = {}
     for k in per[0]:
         vals = np.array([m[k] for m in per], dtype=float)
@@ -463,7 +387,7 @@ def curves_html(runs: list[RunData]) -> str:
         base = dict(run_id=r.run_id, color=r.color, label=r.name)
         if len(set(y.tolist())) == 2:
             fpr, tpr, _ = roc_curve(y, p)
-            m = metrics_of(y, p, r.thresholds())
+            m = compute_metrics(y, p, r.thresholds())
             roc.append({**base, "x": fpr, "y": tpr, "legend": f"{r.name} ({m['auroc']:.2f})"})
             prec, rec, _ = precision_recall_curve(y, p)
             pr.append({**base, "x": rec[::-1], "y": prec[::-1], "legend": f"{r.name} ({m['auprc']:.2f})"})
@@ -551,7 +475,7 @@ def slices_html(runs: list[RunData]) -> str:
                 mask = np.array([v in f[dim] for f in cache[r.run_id]], dtype=bool)
                 if n_items is None:
                     n_items, n_over = int(mask.sum()), int(y[mask].sum())
-                m = metrics_of(y[mask], p[mask], t[mask]) if mask.any() else {}
+                m = compute_metrics(y[mask], p[mask], t[mask]) if mask.any() else {}
                 if not same:
                     cells.append(f'<td class="num">{int(mask.sum())}</td>')
                 cells += [f'<td class="num">{_fmt((m.get(k, float("nan")), None), 2)}</td>' for k in SLICE_METRICS]
