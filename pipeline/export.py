@@ -211,28 +211,18 @@ class OnnxScorer:
                                             _session_options(threads), providers=["CPUExecutionProvider"])
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
+        from .classifiers.transformer import padded_batches
+
         ids = self.encoder.encode(texts)
-        order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(ids), 2), dtype=np.float32)
-        pad = self.encoder.tokenizer.pad_token_id
-        for s in range(0, len(order), self.batch_size):
-            idx = order[s:s + self.batch_size]
-            n = max(len(ids[i]) for i in idx)
-            x = np.full((len(idx), n), pad, dtype=np.int64)
-            m = np.zeros((len(idx), n), dtype=np.int64)
-            for r, i in enumerate(idx):
-                x[r, :len(ids[i])] = ids[i]
-                m[r, :len(ids[i])] = 1
+        for idx, x, m in padded_batches(ids, self.batch_size, self.encoder.tokenizer.pad_token_id):
             out[idx] = self.session.run(["logits"], {"input_ids": x, "attention_mask": m})[0]
         return out
 
     def raw_proba(self, texts: Sequence[str]) -> np.ndarray:
-        if not len(texts):
-            return np.zeros(0)
-        z = self.logits(texts).astype(np.float64)
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p[:, 1] / p.sum(axis=1)
+        from .classifiers.transformer import p_second_class
+
+        return p_second_class(self.logits(texts)) if len(texts) else np.zeros(0)
 
     def predict_proba(self, examples: Sequence[Any]) -> np.ndarray:
         texts = [e if isinstance(e, str) else e.text for e in examples]

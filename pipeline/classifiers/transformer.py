@@ -136,6 +136,29 @@ def windowed_ids(tok, texts: Sequence[str], budget: int, head: int) -> list[list
     return out  # type: ignore[return-value]
 
 
+def padded_batches(ids: Sequence[list[int]], batch_size: int, pad: int):
+    """Length-sorted batches of token ids, each padded to its longest input: yields (positions
+    in ``ids``, input_ids, attention_mask) as int64 arrays. Shared by PyTorch and ONNX Runtime."""
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        n = max(len(ids[i]) for i in idx)
+        x = np.full((len(idx), n), pad, dtype=np.int64)
+        m = np.zeros((len(idx), n), dtype=np.int64)
+        for r, i in enumerate(idx):
+            x[r, :len(ids[i])] = ids[i]
+            m[r, :len(ids[i])] = 1
+        yield idx, x, m
+
+
+def p_second_class(logits: np.ndarray) -> np.ndarray:
+    """Softmax probability of label 1 (Overturned) from two-class logits, in float64."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p[:, 1] / p.sum(axis=1)
+
+
 def _mean_pool_module():
     import torch
     from transformers.modeling_outputs import SequenceClassifierOutput
@@ -254,30 +277,18 @@ class TransformerClassifier(Classifier):
 
         self._setup_torch()
         ids = self.encode(texts)
-        order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(ids), 2), dtype=np.float32)
-        pad = self.tokenizer.pad_token_id
-        bs = self.data_args.eval_batch_size
         self.model.eval()
         with torch.inference_mode():
-            for s in range(0, len(order), bs):
-                idx = order[s:s + bs]
-                n = max(len(ids[i]) for i in idx)
-                x = torch.full((len(idx), n), pad, dtype=torch.long)
-                m = torch.zeros((len(idx), n), dtype=torch.long)
-                for r, i in enumerate(idx):
-                    x[r, :len(ids[i])] = torch.tensor(ids[i])
-                    m[r, :len(ids[i])] = 1
-                out[idx] = self.model(input_ids=x, attention_mask=m).logits.float().numpy()
+            for idx, x, m in padded_batches(ids, self.data_args.eval_batch_size, self.tokenizer.pad_token_id):
+                out[idx] = self.model(input_ids=torch.from_numpy(x),
+                                      attention_mask=torch.from_numpy(m)).logits.float().numpy()
         return out
 
     def raw_proba(self, examples: Sequence[Example]) -> np.ndarray:
         if not len(examples):
             return np.zeros(0)
-        z = self.logits([e.text for e in examples]).astype(np.float64)
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p[:, 1] / p.sum(axis=1)
+        return p_second_class(self.logits([e.text for e in examples]))
 
     def _save_model(self, path: Path) -> None:
         import torch
