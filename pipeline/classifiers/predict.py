@@ -5,8 +5,9 @@ The streaming engine (``pipeline.batch``) reads such files with ``read_rows`` an
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
+
+from ..records import read_jsonl
 
 
 def _is_row_file(path: Path) -> bool:
@@ -21,7 +22,7 @@ def _is_row_file(path: Path) -> bool:
 
 def read_rows(path: Path) -> list[dict]:
     if path.suffix.lower() == ".jsonl":
-        rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        rows = list(read_jsonl(path))
     else:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             rows = list(csv.DictReader(fh))
