@@ -166,3 +166,21 @@ def test_section_rules_are_data():
                                              "rationale"}
     secs = find_sections("x\nCLINICAL CASE SUMMARY\ny\n", rules)
     assert [s[0] for s in secs] == ["header", "case_summary"]
+
+
+@pytest.mark.parametrize("case,label,expected", [
+    # an ICD-style diagnosis whose commas are part of the name, in a list ("include X, and Y")
+    ("CM16-0239607", "DIAGNOSIS", {"strain of unspecified muscle, fascia and tendon at upper arm level, right arm",
+                                   "strain of muscle, fascia and tendon at neck level"}),
+    # "diagnosed as having A, B, C and D": one mention each, site kept inside
+    ("CM17-0021126", "DIAGNOSIS", {"chondromalacia right knee", "peripheral tear of lateral meniscus",
+                                   "lateral subluxation of right patella",
+                                   "sprain of tibiofibular ligament of right ankle"}),
+    # a medication list names drugs the lexicon does not know ("Syrtec", a misspelling)
+    ("CM17-0021126", "TREATMENT", {"Gabapentin", "Lorazepam", "Topiramate", "Risperdal", "Trileptal",
+                                   "Metformin", "Omeprazole", "Syrtec", "Flovent"}),
+])
+def test_list_mentions_on_real_letters(nlp, case, label, expected):
+    doc = nlp((LETTERS_TXT / f"{case}.txt").read_text(encoding="utf-8"))
+    got = {re.sub(r"\s+", " ", e.text) for e in doc.ents if e.label_ == label}
+    assert expected <= got, expected - got

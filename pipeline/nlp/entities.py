@@ -9,7 +9,9 @@
   (label ``BLOCK``: a stretch where nothing is tagged, e.g. "Section(s): ...");
   a named group ``e`` marks the entity inside a wider context match, and ``split``
   cuts that group into several mentions (lists such as "diagnoses of A, B and C"),
-  ``drop`` skips list pieces that are not mentions ("subsequent encounter");
+  ``drop`` skips list pieces that are not mentions ("subsequent encounter"), ``join``
+  glues a piece back onto the one before it when it only completes that one
+  ("strain of muscle, fascia and tendon", "disc displacement, lumbosacral region");
   ``sections`` limits a pattern to some letter sections (from ``imr_sections``).
 
 Matches are case-insensitive, on word boundaries. Overlaps resolve by priority, then
@@ -21,7 +23,7 @@ from __future__ import annotations
 import bisect
 import re
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -34,7 +36,7 @@ LABELS = ("DIAGNOSIS", "TREATMENT", "GUIDELINE")
 BLOCK = "BLOCK"  # a rule label that only keeps other rules off a stretch of text
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TRIM_LEAD = re.compile(r"^(?:(?:(?:a|an|the|his|her|their|reported|and|or|with|of)\b|"
-                        r"\s|,|;|:|\d+[.)])+\s*)+", re.I)
+                        r"[\"“]|\s|,|;|:|\d+[.)])+\s*)+", re.I)
 _TRIM_TAIL = re.compile(r"(?:\s*\((?-i:[A-Z]{2,6})\))?[\s,;:.]*$")  # also an abbreviation "(LBP)"
 
 
@@ -65,7 +67,17 @@ def _trie_regex(terms: list[str]) -> str:
     return "(?:" + emit(trie) + ")"
 
 
-def compile_rules(rules: list[dict]) -> list[tuple[str, re.Pattern, int, Optional[re.Pattern]]]:
+class Rule(NamedTuple):
+    label: str
+    rx: re.Pattern
+    priority: int
+    split: Optional[re.Pattern]
+    sections: Optional[frozenset]
+    drop: Optional[re.Pattern]
+    join: Optional[re.Pattern]
+
+
+def compile_rules(rules: list[dict]) -> list[Rule]:
     """Expand macros and lexicons; compile each pattern."""
     env: dict[str, str] = {}
     for r in rules:
@@ -90,10 +102,40 @@ def compile_rules(rules: list[dict]) -> list[tuple[str, re.Pattern, int, Optiona
             # no match inside a word or a slashed name ("EMG/NCV"), except guidelines ("MTUS/ACOEM")
             before = r"(?<![\w-])" if r["label"] == "GUIDELINE" else r"(?<![\w/-])"
             rx = re.compile(before + "(?:" + expand(r["regex"]) + r")(?![\w])", re.I)
-            split = re.compile(r["split"], re.I) if r.get("split") else None
-            drop = re.compile(r["drop"], re.I) if r.get("drop") else None
+            opt = {k: re.compile(expand(r[k]), re.I) if r.get(k) else None for k in ("split", "drop", "join")}
             where = frozenset(r["sections"]) if r.get("sections") else None
-            out.append((r["label"], rx, int(r.get("priority", 0)), split, where, drop))
+            out.append(Rule(r["label"], rx, int(r.get("priority", 0)), opt["split"], where,
+                            opt["drop"], opt["join"]))
+    return out
+
+
+def list_pieces(text: str, s: int, e: int, rule: Rule) -> list[tuple[int, int]]:
+    """The mentions of a list match ``text[s:e]``: cut by ``rule.split``; a piece matching
+    ``rule.join`` (after its leading "and"/"the"...) is glued back onto the one before it
+    ("strain of muscle, fascia and tendon", "disc displacement, lumbosacral region"); each
+    piece is then trimmed, and dropped if it matches ``rule.drop``."""
+    raw: list[list[int]] = []
+    pos = s
+    for piece in rule.split.split(text[s:e]):
+        if piece is None:
+            continue
+        ps = text.index(piece, pos) if piece else pos
+        pos = pe = ps + len(piece)
+        lead = _TRIM_LEAD.match(piece)
+        core = piece[lead.end() if lead else 0:].strip()
+        if raw and rule.join is not None and core and rule.join.fullmatch(core):
+            raw[-1][1] = pe
+        else:
+            raw.append([ps, pe])
+    out = []
+    for ps, pe in raw:
+        lead = _TRIM_LEAD.match(text[ps:pe])
+        ps2 = ps + (lead.end() if lead else 0)
+        tail = _TRIM_TAIL.search(text[ps2:pe])
+        pe2 = ps2 + tail.start() if tail else pe
+        if pe2 - ps2 >= 3 and re.search(r"[A-Za-z]{3}", text[ps2:pe2]) and not (
+                rule.drop and rule.drop.search(text[ps2:pe2])):
+            out.append((ps2, pe2))
     return out
 
 
@@ -107,28 +149,15 @@ def find_entities(text: str, compiled, sections: Optional[list] = None) -> list[
         return sections[i][0] if i >= 0 else "header"
 
     cands: list[tuple[int, int, int, str]] = []
-    for label, rx, prio, split, where, drop in compiled:
-        for m in rx.finditer(text):
-            s, e = m.span("e") if "e" in rx.groupindex and m.group("e") is not None else m.span()
-            if where is not None and sections and section_at(s) not in where:
+    for rule in compiled:
+        for m in rule.rx.finditer(text):
+            s, e = m.span("e") if "e" in rule.rx.groupindex and m.group("e") is not None else m.span()
+            if rule.sections is not None and sections and section_at(s) not in rule.sections:
                 continue
-            if split is None:
-                cands.append((s, e, prio, label))
-                continue
-            pos = s
-            for piece in split.split(text[s:e]) + [None]:
-                if piece is None:
-                    break
-                ps = text.index(piece, pos) if piece else pos
-                pe = ps + len(piece)
-                pos = pe
-                lead = _TRIM_LEAD.match(piece)
-                ps2 = ps + (lead.end() if lead else 0)
-                tail = _TRIM_TAIL.search(text[ps2:pe])
-                pe2 = ps2 + tail.start() if tail else pe
-                if pe2 - ps2 >= 3 and re.search(r"[A-Za-z]{3}", text[ps2:pe2]) and not (
-                        drop and drop.search(text[ps2:pe2])):
-                    cands.append((ps2, pe2, prio, label))
+            if rule.split is None:
+                cands.append((s, e, rule.priority, rule.label))
+            else:
+                cands += [(ps, pe, rule.priority, rule.label) for ps, pe in list_pieces(text, s, e, rule)]
     cands.sort(key=lambda c: (-c[2], -(c[1] - c[0]), c[0]))
     taken: list[tuple[int, int, str]] = []
     for s, e, _, label in cands:
