@@ -93,9 +93,9 @@ def test_tag_cli_mixed_folder(mixed_folder, tmp_path):  # noqa: F811
 
 def test_dev_set_is_hand_labelled_and_disjoint_from_gold():
     dev, gold = dev_spans(), set(load_gold())
-    assert len(dev) >= 16 and sum(map(len, dev.values())) >= 500
+    assert len(dev) >= 86 and sum(map(len, dev.values())) >= 2900
     assert not set(dev) & gold
-    for case, spans in list(dev.items())[:4]:
+    for case, spans in dev.items():
         text = letter_text(case)
         assert all(" ".join(text[s["start"]:s["end"]].split()) == " ".join(s["text"].split())
                    for s in spans)
@@ -155,8 +155,8 @@ def test_scoring_exact_and_overlap():
 # because on held-out dev letters it lowered exact-span F1.
 ISSUE_FLOORS = {"GUIDELINE": 0.95, "TREATMENT": 0.80, "DIAGNOSIS": 0.80}
 # A regression guard a little below the measured gold scores after the dev-set rule work
-# (GUIDELINE 0.959, TREATMENT 0.668, DIAGNOSIS 0.685; rules tuned on data/dev only, never gold).
-REGRESSION_FLOORS = {"GUIDELINE": 0.94, "TREATMENT": 0.65, "DIAGNOSIS": 0.66}
+# (GUIDELINE 0.959, TREATMENT 0.684, DIAGNOSIS 0.718; rules tuned on data/dev only, never gold).
+REGRESSION_FLOORS = {"GUIDELINE": 0.94, "TREATMENT": 0.66, "DIAGNOSIS": 0.69}
 
 
 @pytest.fixture(scope="session")
@@ -175,8 +175,8 @@ def test_guideline_meets_the_issue_floor(gold_scores):
 
 
 @pytest.mark.xfail(strict=True, reason="TREATMENT / DIAGNOSIS exact-span F1 on gold are below the "
-                                       "issue's 0.80 floors (measured 0.668 / 0.685; dev set "
-                                       "0.859 / 0.799, optimistic: the rules were tuned on it): open work")
+                                       "issue's 0.80 floors (measured 0.684 / 0.718; dev set "
+                                       "0.840 / 0.762, optimistic: the rules were tuned on it): open work")
 @pytest.mark.parametrize("label", ["TREATMENT", "DIAGNOSIS"])
 def test_issue_floors_not_met_yet(gold_scores, label):
     assert gold_scores[label]["exact"]["f1"] >= ISSUE_FLOORS[label], gold_scores[label]
@@ -188,8 +188,8 @@ def dev_scores():
 
 
 def test_dev_scores_do_not_regress(dev_scores):
-    """The development set the rules are tuned on, 56 letters (measured 0.799 / 0.859 / 0.981)."""
-    assert dev_scores["_letters"] >= 56
-    floors = {"DIAGNOSIS": 0.78, "TREATMENT": 0.84, "GUIDELINE": 0.97}
+    """The development set the rules are tuned on, 86 letters (measured 0.762 / 0.840 / 0.972)."""
+    assert dev_scores["_letters"] >= 86
+    floors = {"DIAGNOSIS": 0.74, "TREATMENT": 0.82, "GUIDELINE": 0.96}
     for label, floor in floors.items():
         assert dev_scores[label]["exact"]["f1"] >= floor, (label, dev_scores[label])

@@ -35,7 +35,7 @@ DEFAULT_RULES = str(Path(__file__).parent / "rules" / "entities.jsonl")
 LABELS = ("DIAGNOSIS", "TREATMENT", "GUIDELINE")
 BLOCK = "BLOCK"  # a rule label that only keeps other rules off a stretch of text
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_TRIM_LEAD = re.compile(r"^(?:(?:(?:a|an|the|his|her|their|reported|and|or|with|of)\b|"
+_TRIM_LEAD = re.compile(r"^(?:(?:(?:a|an|the|his|her|their|reported|and|or|with|of|persistent|ongoing|worsening)\b|"
                         r"[\"“]|\s|,|;|:|\d+[.)])+\s*)+", re.I)
 _TRIM_TAIL = re.compile(r"(?:\s*\((?-i:[A-Z]{2,6})\))?[\s,;:.]*$")  # also an abbreviation "(LBP)"
 
