@@ -176,6 +176,8 @@ def test_section_rules_are_data():
     ("CM17-0021126", "DIAGNOSIS", {"chondromalacia right knee", "peripheral tear of lateral meniscus",
                                    "lateral subluxation of right patella",
                                    "sprain of tibiofibular ligament of right ankle"}),
+    # a piece that cannot stand alone waits for the next one ("left knee medial" + "lateral meniscus tear")
+    ("CM17-0015957", "DIAGNOSIS", {"left knee medial and lateral meniscus tear"}),
     # a medication list names drugs the lexicon does not know ("Syrtec", a misspelling)
     ("CM17-0021126", "TREATMENT", {"Gabapentin", "Lorazepam", "Topiramate", "Risperdal", "Trileptal",
                                    "Metformin", "Omeprazole", "Syrtec", "Flovent"}),
@@ -184,3 +186,14 @@ def test_list_mentions_on_real_letters(nlp, case, label, expected):
     doc = nlp((LETTERS_TXT / f"{case}.txt").read_text(encoding="utf-8"))
     got = {re.sub(r"\s+", " ", e.text) for e in doc.ents if e.label_ == label}
     assert expected <= got, expected - got
+
+
+def test_guideline_boilerplate_is_not_a_treatment(nlp):
+    """The MTUS physical-medicine passage names professions and modalities as guideline
+    content: "within the scope of various practitioners (including Physical Therapy, ...)"."""
+    text = (LETTERS_TXT / "CM17-0010362.txt").read_text(encoding="utf-8")
+    start = text.index("various practitioners")
+    doc = nlp(text)
+    inside = [e.text for e in doc.ents if start <= e.start_char < start + 120]
+    assert "various practitioners (including" in " ".join(text[start:start + 120].split())
+    assert inside == []

@@ -93,7 +93,7 @@ def test_tag_cli_mixed_folder(mixed_folder, tmp_path):  # noqa: F811
 
 def test_dev_set_is_hand_labelled_and_disjoint_from_gold():
     dev, gold = dev_spans(), set(load_gold())
-    assert len(dev) >= 86 and sum(map(len, dev.values())) >= 2900
+    assert len(dev) >= 123 and sum(map(len, dev.values())) >= 4100
     assert not set(dev) & gold
     for case, spans in dev.items():
         text = letter_text(case)
@@ -155,8 +155,8 @@ def test_scoring_exact_and_overlap():
 # because on held-out dev letters it lowered exact-span F1.
 ISSUE_FLOORS = {"GUIDELINE": 0.95, "TREATMENT": 0.80, "DIAGNOSIS": 0.80}
 # A regression guard a little below the measured gold scores after the dev-set rule work
-# (GUIDELINE 0.959, TREATMENT 0.684, DIAGNOSIS 0.718; rules tuned on data/dev only, never gold).
-REGRESSION_FLOORS = {"GUIDELINE": 0.94, "TREATMENT": 0.66, "DIAGNOSIS": 0.69}
+# (GUIDELINE 0.959, TREATMENT 0.704, DIAGNOSIS 0.718; rules tuned on data/dev only, never gold).
+REGRESSION_FLOORS = {"GUIDELINE": 0.94, "TREATMENT": 0.68, "DIAGNOSIS": 0.69}
 
 
 @pytest.fixture(scope="session")
@@ -175,8 +175,8 @@ def test_guideline_meets_the_issue_floor(gold_scores):
 
 
 @pytest.mark.xfail(strict=True, reason="TREATMENT / DIAGNOSIS exact-span F1 on gold are below the "
-                                       "issue's 0.80 floors (measured 0.684 / 0.718; dev set "
-                                       "0.840 / 0.762, optimistic: the rules were tuned on it): open work")
+                                       "issue's 0.80 floors (measured 0.704 / 0.718; dev set "
+                                       "0.816 / 0.738, optimistic: the rules were tuned on it): open work")
 @pytest.mark.parametrize("label", ["TREATMENT", "DIAGNOSIS"])
 def test_issue_floors_not_met_yet(gold_scores, label):
     assert gold_scores[label]["exact"]["f1"] >= ISSUE_FLOORS[label], gold_scores[label]
@@ -188,8 +188,8 @@ def dev_scores():
 
 
 def test_dev_scores_do_not_regress(dev_scores):
-    """The development set the rules are tuned on, 86 letters (measured 0.762 / 0.840 / 0.972)."""
-    assert dev_scores["_letters"] >= 86
-    floors = {"DIAGNOSIS": 0.74, "TREATMENT": 0.82, "GUIDELINE": 0.96}
+    """The development set the rules are tuned on, 123 letters (measured 0.738 / 0.816 / 0.966)."""
+    assert dev_scores["_letters"] >= 123
+    floors = {"DIAGNOSIS": 0.72, "TREATMENT": 0.80, "GUIDELINE": 0.95}
     for label, floor in floors.items():
         assert dev_scores[label]["exact"]["f1"] >= floor, (label, dev_scores[label])

@@ -35,7 +35,7 @@ DEFAULT_RULES = str(Path(__file__).parent / "rules" / "entities.jsonl")
 LABELS = ("DIAGNOSIS", "TREATMENT", "GUIDELINE")
 BLOCK = "BLOCK"  # a rule label that only keeps other rules off a stretch of text
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_TRIM_LEAD = re.compile(r"^(?:(?:(?:a|an|the|his|her|their|reported|and|or|with|of|persistent|ongoing|worsening)\b|"
+_TRIM_LEAD = re.compile(r"^(?:(?:(?:a|an|the|his|her|their|reported|and|or|with|of|for|persistent|ongoing|worsening|symptomatic|some)\b|"
                         r"[\"“]|\s|,|;|:|\d+[.)])+\s*)+", re.I)
 _TRIM_TAIL = re.compile(r"(?:\s*\((?-i:[A-Z]{2,6})\))?[\s,;:.]*$")  # also an abbreviation "(LBP)"
 
@@ -75,6 +75,7 @@ class Rule(NamedTuple):
     sections: Optional[frozenset]
     drop: Optional[re.Pattern]
     join: Optional[re.Pattern]
+    join_next: Optional[re.Pattern]
 
 
 def compile_rules(rules: list[dict]) -> list[Rule]:
@@ -102,18 +103,20 @@ def compile_rules(rules: list[dict]) -> list[Rule]:
             # no match inside a word or a slashed name ("EMG/NCV"), except guidelines ("MTUS/ACOEM")
             before = r"(?<![\w-])" if r["label"] == "GUIDELINE" else r"(?<![\w/-])"
             rx = re.compile(before + "(?:" + expand(r["regex"]) + r")(?![\w])", re.I)
-            opt = {k: re.compile(expand(r[k]), re.I) if r.get(k) else None for k in ("split", "drop", "join")}
+            opt = {k: re.compile(expand(r[k]), re.I) if r.get(k) else None
+                   for k in ("split", "drop", "join", "join_next")}
             where = frozenset(r["sections"]) if r.get("sections") else None
             out.append(Rule(r["label"], rx, int(r.get("priority", 0)), opt["split"], where,
-                            opt["drop"], opt["join"]))
+                            opt["drop"], opt["join"], opt["join_next"]))
     return out
 
 
 def list_pieces(text: str, s: int, e: int, rule: Rule) -> list[tuple[int, int]]:
     """The mentions of a list match ``text[s:e]``: cut by ``rule.split``; a piece matching
     ``rule.join`` (after its leading "and"/"the"...) is glued back onto the one before it
-    ("strain of muscle, fascia and tendon", "disc displacement, lumbosacral region"); each
-    piece is then trimmed, and dropped if it matches ``rule.drop``."""
+    ("strain of muscle, fascia and tendon", "disc displacement, lumbosacral region"), and one
+    matching ``rule.join_next`` onto the one after it ("hip" + "knee strain"); each piece is
+    then trimmed, and dropped if it matches ``rule.drop``."""
     raw: list[list[int]] = []
     pos = s
     for piece in rule.split.split(text[s:e]):
@@ -124,11 +127,14 @@ def list_pieces(text: str, s: int, e: int, rule: Rule) -> list[tuple[int, int]]:
         lead = _TRIM_LEAD.match(piece)
         core = piece[lead.end() if lead else 0:].strip()
         if raw and rule.join is not None and core and rule.join.fullmatch(core):
-            raw[-1][1] = pe
+            raw[-1][1] = pe  # completes the piece before
+        elif raw and raw[-1][2]:
+            raw[-1][1:] = [pe, False]  # the piece before was waiting for this one
         else:
-            raw.append([ps, pe])
+            waits = bool(rule.join_next is not None and core and rule.join_next.fullmatch(core))
+            raw.append([ps, pe, waits])
     out = []
-    for ps, pe in raw:
+    for ps, pe, _ in raw:
         lead = _TRIM_LEAD.match(text[ps:pe])
         ps2 = ps + (lead.end() if lead else 0)
         tail = _TRIM_TAIL.search(text[ps2:pe])
