@@ -11,7 +11,8 @@
   cuts that group into several mentions (lists such as "diagnoses of A, B and C"),
   ``drop`` skips list pieces that are not mentions ("subsequent encounter"), ``join``
   glues a piece back onto the one before it when it only completes that one
-  ("strain of muscle, fascia and tendon", "disc displacement, lumbosacral region");
+  ("strain of muscle, fascia and tendon", "disc displacement, lumbosacral region"),
+  ``join_next`` onto the one after it ("left knee medial" + "lateral meniscus tear");
   ``sections`` limits a pattern to some letter sections (from ``imr_sections``).
 
 Matches are case-insensitive, on word boundaries. Overlaps resolve by priority, then
@@ -35,7 +36,8 @@ DEFAULT_RULES = str(Path(__file__).parent / "rules" / "entities.jsonl")
 LABELS = ("DIAGNOSIS", "TREATMENT", "GUIDELINE")
 BLOCK = "BLOCK"  # a rule label that only keeps other rules off a stretch of text
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_TRIM_LEAD = re.compile(r"^(?:(?:(?:a|an|the|his|her|their|reported|and|or|with|of|for|persistent|ongoing|worsening|symptomatic|some)\b|"
+_TRIM_LEAD = re.compile(r"^(?:(?:(?:a|an|the|his|her|their|reported|and|or|with|of|for|"
+                        r"persistent|ongoing|worsening|symptomatic|some)\b|"
                         r"[\"“]|\s|,|;|:|\d+[.)])+\s*)+", re.I)
 _TRIM_TAIL = re.compile(r"(?:\s*\((?-i:[A-Z]{2,6})\))?[\s,;:.]*$")  # also an abbreviation "(LBP)"
 
@@ -68,6 +70,7 @@ def _trie_regex(terms: list[str]) -> str:
 
 
 class Rule(NamedTuple):
+    """One compiled pattern of ``rules/entities.jsonl`` (see the module docstring)."""
     label: str
     rx: re.Pattern
     priority: int
@@ -117,7 +120,7 @@ def list_pieces(text: str, s: int, e: int, rule: Rule) -> list[tuple[int, int]]:
     ("strain of muscle, fascia and tendon", "disc displacement, lumbosacral region"), and one
     matching ``rule.join_next`` onto the one after it ("hip" + "knee strain"); each piece is
     then trimmed, and dropped if it matches ``rule.drop``."""
-    raw: list[list[int]] = []
+    raw: list[list] = []  # [start, end, waits for the next piece]
     pos = s
     for piece in rule.split.split(text[s:e]):
         if piece is None:
