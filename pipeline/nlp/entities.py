@@ -2,7 +2,8 @@
 
 ``rules/entities.jsonl`` holds one rule per line, three kinds:
 
-- ``{"macro": "DOSE", "regex": "..."}``: a named regex fragment, used as ``{DOSE}``;
+- ``{"macro": "DOSE", "regex": "..."}``: a named regex fragment, used as ``{DOSE}`` (also in
+  a pattern's ``split``, ``drop`` and ``join`` regexes);
 - ``{"lexicon": "drug", "terms": ["Norco", ...]}``: a term list, used as ``{drug}``
   (an alternation, longest first, spaces matching any whitespace incl. line wraps);
 - ``{"label": "TREATMENT", "regex": "...", "priority": 1, "split": "..."}``: a pattern
