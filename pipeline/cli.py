@@ -340,8 +340,9 @@ def train_tagger(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override training.max_steps of configs/ner.cfg."),
 ) -> None:
     """Train the NER on the hand-labelled development letters (data/dev) plus silver labels
-    (the entity rules on the other non-gold letters) and save the whole tagging pipeline
-    (rules + NER). The gold letters are never used.
+    (the entity rules on the other non-gold letters), fit the span refiner on the same
+    hand labels, and save the whole tagging pipeline (rules + NER + refiner). The gold
+    letters are never used.
 
     Example: imr train-tagger --model models/tagger
     """
@@ -349,8 +350,8 @@ def train_tagger(
 
     overrides = {"training.max_steps": max_steps} if max_steps else None
     info = run(model_dir=model, corpus_dir=corpus, overrides=overrides)
-    typer.echo(f"train-tagger: {info['letters']} letters, {info['docs']} docs, "
-               f"{info['seconds']} s -> {info['model']}", err=True)
+    typer.echo(f"train-tagger: {info['letters']} letters, {info['docs']} docs, span refiner "
+               f"{info['refiner']}, {info['seconds']} s -> {info['model']}", err=True)
 
 
 @app.command("evaluate-tagger")

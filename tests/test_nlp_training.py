@@ -12,7 +12,7 @@ from spacy.tokens import DocBin
 from pipeline.nlp.build import build_nlp
 from pipeline.nlp.gold import DEV_DIR, dev_spans, letter_text, load_gold
 from pipeline.nlp.score import evaluate, score_spans, span_errors
-from pipeline.nlp.train import make_corpus, train_ner, training_files
+from pipeline.nlp.train import RULE_PREDICTIONS, make_corpus, train_ner, train_refiner, training_files
 
 from .conftest import LETTERS_TXT, ROOT
 from .test_sources import mixed_folder  # noqa: F401  (fixture)
@@ -149,19 +149,66 @@ def test_scoring_exact_and_overlap():
 
 
 # The floors of the issue (exact span): GUIDELINE >= 0.95, TREATMENT >= 0.80, DIAGNOSIS >= 0.80.
-# Scored here with the rules pipeline (deterministic, no 2-minute training in CI). The trained
-# tagger (`imr evaluate-tagger --model models/tagger`) gives the same doc.ents: configs/nlp.cfg
-# keeps the NER's entities on doc.spans["ner"] only (ner_fill = [], ner_boundaries = []),
-# because on held-out dev letters it lowered exact-span F1.
+# Scored with the rules + the span refiner fitted on the dev letters (as `imr train-tagger`
+# does, ~1 min; no NER training in CI). The trained tagger (`imr evaluate-tagger --model
+# models/tagger`) gives the same doc.ents: configs/nlp.cfg keeps the NER's entities on
+# doc.spans["ner"] only (ner_fill = [], ner_boundaries = []), because on held-out dev letters
+# it lowered exact-span F1.
 ISSUE_FLOORS = {"GUIDELINE": 0.95, "TREATMENT": 0.80, "DIAGNOSIS": 0.80}
-# A regression guard a little below the measured gold scores after the dev-set rule work
-# (GUIDELINE 0.959, TREATMENT 0.704, DIAGNOSIS 0.718; rules tuned on data/dev only, never gold).
-REGRESSION_FLOORS = {"GUIDELINE": 0.94, "TREATMENT": 0.68, "DIAGNOSIS": 0.69}
+# A regression guard a little below the measured gold scores (GUIDELINE 0.959, TREATMENT 0.754,
+# DIAGNOSIS 0.747; rules tuned and refiner fitted on data/dev only, never gold).
+REGRESSION_FLOORS = {"GUIDELINE": 0.94, "TREATMENT": 0.73, "DIAGNOSIS": 0.72}
 
 
 @pytest.fixture(scope="session")
-def gold_scores():
-    return evaluate(build_nlp())
+def refined():
+    """The rules pipeline with its span refiner fitted on all dev letters, and the fit stats."""
+    nlp = build_nlp()
+    return nlp, train_refiner(nlp)
+
+
+@pytest.fixture(scope="session")
+def gold_scores(refined):
+    return evaluate(refined[0])
+
+
+def test_span_refiner_is_fitted_on_dev_letters_and_earlier_rule_versions(refined):
+    nlp, stats = refined
+    n_frozen = sum(1 for line in RULE_PREDICTIONS.open() if line.strip())
+    assert n_frozen >= 200
+    assert stats["docs"] == len(dev_spans()) + n_frozen
+    assert stats["candidates"] > 20 * stats["positives"] > 20 * 3000
+    assert nlp.get_pipe("imr_span_refiner").coef is not None
+
+
+def test_untrained_span_refiner_changes_nothing():
+    nlp = build_nlp()
+    texts = [f.read_text(encoding="utf-8") for f in sorted(LETTERS_TXT.glob("*.txt"))[10:14]]
+    with nlp.select_pipes(disable=["imr_span_refiner"]):
+        want = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)] == want
+
+
+def test_span_refiner_redraws_and_drops_rule_spans_and_round_trips(refined, tmp_path):
+    nlp = refined[0]
+    texts = [letter_text(c) for c in sorted(load_gold())[:6]]  # scored only, never listed
+    with nlp.select_pipes(disable=["imr_span_refiner"]):
+        rules = [{(e.start_char, e.end_char, e.label_) for e in d.ents} for d in nlp.pipe(texts)]
+    docs = list(nlp.pipe(texts))
+    refined_ents = [{(e.start_char, e.end_char, e.label_) for e in d.ents} for d in docs]
+    changed = [r ^ f for r, f in zip(rules, refined_ents)]
+    assert any(changed)
+    assert all(lab in {"DIAGNOSIS", "TREATMENT"} for ch in changed for _, _, lab in ch)
+    # header and negated entities are left alone
+    for d in docs:
+        with nlp.select_pipes(disable=["imr_span_refiner"]):
+            before = nlp(d.text)
+        kept = {(e.start_char, e.end_char, e.label_) for e in before.ents
+                if e._.section == "header" or e._.negated}
+        assert kept <= {(e.start_char, e.end_char, e.label_) for e in d.ents}
+    nlp.to_disk(tmp_path / "tagger")
+    again = spacy.load(tmp_path / "tagger")
+    assert [{(e.start_char, e.end_char, e.label_) for e in d.ents} for d in again.pipe(texts)] == refined_ents
 
 
 def test_gold_scores_do_not_regress(gold_scores):
@@ -175,8 +222,7 @@ def test_guideline_meets_the_issue_floor(gold_scores):
 
 
 @pytest.mark.xfail(strict=True, reason="TREATMENT / DIAGNOSIS exact-span F1 on gold are below the "
-                                       "issue's 0.80 floors (measured 0.704 / 0.718; dev set "
-                                       "0.816 / 0.738, optimistic: the rules were tuned on it): open work")
+                                       "issue's 0.80 floors (measured 0.754 / 0.747): open work")
 @pytest.mark.parametrize("label", ["TREATMENT", "DIAGNOSIS"])
 def test_issue_floors_not_met_yet(gold_scores, label):
     assert gold_scores[label]["exact"]["f1"] >= ISSUE_FLOORS[label], gold_scores[label]
@@ -188,7 +234,8 @@ def dev_scores():
 
 
 def test_dev_scores_do_not_regress(dev_scores):
-    """The development set the rules are tuned on, 123 letters (measured 0.738 / 0.816 / 0.966)."""
+    """The rules alone on the development set they are tuned on, 123 letters (measured
+    0.738 / 0.816 / 0.966)."""
     assert dev_scores["_letters"] >= 123
     floors = {"DIAGNOSIS": 0.72, "TREATMENT": 0.80, "GUIDELINE": 0.95}
     for label, floor in floors.items():

@@ -1,0 +1,171 @@
+"""A learned span refiner: re-draws or drops the rule entities' DIAGNOSIS / TREATMENT spans.
+
+For each rule entity, candidate spans are drawn around it in its sentence (start moved up
+to ``left`` tokens out or ``inner`` tokens in, end ``inner`` tokens in or ``right`` tokens
+out). A logistic regression over hashed features of each candidate (its edge words, the
+words before and after it, the words it adds to or removes from the rule span, its length,
+section and label, the words inside it) scores how likely it is to be exactly the annotated span. The best
+candidate replaces the rule span; an entity whose best candidate scores below
+``threshold`` is dropped. Trained by ``imr train-tagger`` on the hand-labelled development
+letters; untrained, it leaves the entities as they are. Header and negated entities
+stay as they are (the guideline does not annotate them).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+from sklearn.feature_extraction import FeatureHasher
+from spacy.language import Language
+from spacy.tokens import Doc
+
+# Words a span never starts or ends with (the candidates skip them).
+EDGE_WORDS = frozenset({",", ";", ":", "and", "or", "the", "of", "for", "with", "to", "a", "an",
+                        "-", "/"})
+
+Mention = tuple[int, int, str]  # start_char, end_char, label
+
+
+def _word(tok) -> str:
+    return re.sub(r"\d", "0", tok.lower_)
+
+
+def candidates(doc: Doc, s: int, e: int, left: int = 4, inner: int = 3,
+               right: int = 12) -> list[tuple[int, int]]:
+    """Token spans (a, b) around the rule span [s, e) within its sentence; (s, e) included."""
+    sent = doc[s].sent
+    lo, hi = max(sent.start, s - left), min(sent.end, e + right)
+    out = []
+    for a in range(lo, min(s + inner, e - 1) + 1):
+        if doc[a].is_space or doc[a].lower_ in EDGE_WORDS or doc[a].lower_ == ".":
+            continue
+        for b in range(max(a + 1, e - inner), hi + 1):
+            if not (doc[b - 1].is_space or doc[b - 1].lower_ in EDGE_WORDS):
+                out.append((a, b))
+    if (s, e) not in out:
+        out.append((s, e))
+    return out
+
+
+def features(doc: Doc, s: int, e: int, a: int, b: int, label: str, section: str) -> list[str]:
+    """Hashed-feature names of candidate [a, b) for the rule span [s, e)."""
+    prev = _word(doc[a - 1]) if a > 0 else "<s>"
+    nxt = _word(doc[b]) if b < len(doc) else "</s>"
+    text = doc[a:b].text
+    f = [f"L={label}", f"ds={a - s}", f"de={b - e}", f"ds={a - s}|{label}", f"de={b - e}|{label}",
+         f"sec={section}|{label}", f"first={_word(doc[a])}|{label}", f"last={_word(doc[b - 1])}|{label}",
+         f"firstshape={doc[a].shape_}", f"lastshape={doc[b - 1].shape_}",
+         f"prev={prev}|{label}", f"next={nxt}|{label}",
+         f"prevshape={doc[a - 1].shape_ if a > 0 else '<s>'}",
+         f"nextshape={doc[b].shape_ if b < len(doc) else '</s>'}",
+         f"nl={min(text.count(chr(10)), 2)}", f"paren={text.count('(') - text.count(')')}",
+         f"commas={min(text.count(','), 3)}|{label}", f"len={min(b - a, 12)}|{label}",
+         f"olen={min(e - s, 12)}|{label}"]
+    f += [f"in={_word(doc[i])}|{label}" for i in range(a, b)]
+    f += [f"addL={_word(doc[i])}|{label}" for i in range(a, s)]
+    f += [f"remL={_word(doc[i])}|{label}" for i in range(s, min(a, e))]
+    f += [f"addR={_word(doc[i])}|{label}" for i in range(e, b)]
+    f += [f"remR={_word(doc[i])}|{label}" for i in range(max(b, s), e)]
+    if (a, b) == (s, e):
+        f.append(f"orig|{label}")
+    return f
+
+
+def _char_span(doc: Doc, a: int, b: int) -> tuple[int, int]:
+    return doc[a].idx, doc[b - 1].idx + len(doc[b - 1].text)
+
+
+def candidate_rows(doc: Doc, mentions: Iterable[tuple[int, int, str, str]], labels: Iterable[str]):
+    """(mention index, a, b, label) and feature lists for each candidate of each mention
+    (start_char, end_char, label, section) with a label in ``labels``."""
+    rows, feats = [], []
+    for k, (sc, ec, label, section) in enumerate(mentions):
+        sp = doc.char_span(sc, ec, alignment_mode="expand")
+        if label not in labels or sp is None or not len(sp):
+            continue
+        for a, b in candidates(doc, sp.start, sp.end):
+            rows.append((k, a, b, label))
+            feats.append(features(doc, sp.start, sp.end, a, b, label, section))
+    return rows, feats
+
+
+@Language.factory("imr_span_refiner", default_config={"labels": ["DIAGNOSIS", "TREATMENT"],
+                                                      "threshold": 0.3, "n_features": 262144})
+class SpanRefiner:
+    """Re-draw (or drop) the ``labels`` entities of the rules by a learned candidate scorer."""
+
+    def __init__(self, nlp: Language, name: str, labels: list[str], threshold: float,
+                 n_features: int):
+        self.name = name
+        self.labels = set(labels)
+        self.threshold = threshold
+        self.hasher = FeatureHasher(n_features, input_type="string", alternate_sign=False)
+        self.coef: Optional[np.ndarray] = None
+        self.intercept = 0.0
+
+    def fit(self, examples: Iterable[tuple[Doc, list[tuple[int, int, str, str]], set[Mention]]],
+            C: float = 1.0) -> dict[str, int]:
+        """Learn from (doc, rule mentions with sections, annotated (start, end, label) set)."""
+        from sklearn.linear_model import LogisticRegression
+
+        feats, y, n_docs = [], [], 0
+        for doc, mentions, gold in examples:
+            rows, f = candidate_rows(doc, mentions, self.labels)
+            feats += f
+            y += [(*_char_span(doc, a, b), lab) in gold for _, a, b, lab in rows]
+            n_docs += 1
+        model = LogisticRegression(C=C, max_iter=2000).fit(self.hasher.transform(feats), y)
+        self.coef = model.coef_[0].astype(np.float32)
+        self.intercept = float(model.intercept_[0])
+        return {"docs": n_docs, "candidates": len(y), "positives": int(sum(y))}
+
+    def refine(self, doc: Doc, mentions: list[tuple[int, int, str, str]]) -> list[Mention]:
+        """The refined (start, end, label) of ``mentions``; other labels pass unchanged."""
+        out = [(s, e, lab) for s, e, lab, _ in mentions if lab not in self.labels]
+        rows, feats = candidate_rows(doc, mentions, self.labels)
+        if self.coef is None or not rows:
+            return [(s, e, lab) for s, e, lab, _ in mentions]
+        z = self.hasher.transform(feats) @ self.coef + self.intercept
+        p = 1.0 / (1.0 + np.exp(-z))
+        best: dict[int, tuple[float, int, int, str]] = {}
+        for (k, a, b, lab), pk in zip(rows, p):
+            if k not in best or pk > best[k][0]:
+                best[k] = (float(pk), a, b, lab)
+        used: set[int] = set()
+        for pk, a, b, lab in sorted(best.values(), reverse=True):
+            if pk >= self.threshold and not used.intersection(range(a, b)):
+                used.update(range(a, b))
+                out.append((*_char_span(doc, a, b), lab))
+        return sorted(out)
+
+    def __call__(self, doc: Doc) -> Doc:
+        if self.coef is None or not doc.ents:
+            return doc
+        fixed = [e for e in doc.ents
+                 if e.label_ not in self.labels or e._.section == "header" or e._.negated]
+        todo = [(e.start_char, e.end_char, e.label_, e._.section) for e in doc.ents
+                if e not in fixed]
+        spans = list(fixed)
+        for s, e, lab in self.refine(doc, todo):
+            sp = doc.char_span(s, e, label=lab)
+            if sp is not None and all(sp.end <= f.start or sp.start >= f.end for f in fixed):
+                spans.append(sp)
+        doc.ents = sorted(spans, key=lambda x: x.start)
+        return doc
+
+    def to_disk(self, path, exclude=tuple()):
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if self.coef is not None:
+            np.save(path / "coef.npy", self.coef)
+            (path / "model.json").write_text(json.dumps({"intercept": self.intercept}))
+
+    def from_disk(self, path, exclude=tuple()):
+        path = Path(path)
+        if (path / "coef.npy").exists():
+            self.coef = np.load(path / "coef.npy")
+            self.intercept = json.loads((path / "model.json").read_text())["intercept"]
+        return self
