@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 import numpy as np
 from sklearn.feature_extraction import FeatureHasher
@@ -27,68 +27,78 @@ EDGE_WORDS = frozenset({",", ";", ":", "and", "or", "the", "of", "for", "with", 
                         "-", "/"})
 
 Mention = tuple[int, int, str]  # start_char, end_char, label
+_DIGIT = re.compile(r"\d")
 
 
-def _word(tok) -> str:
-    return re.sub(r"\d", "0", tok.lower_)
+class Tokens(NamedTuple):
+    """What the features read of a doc, computed once per doc."""
+    words: list[str]    # lower case, digits as 0
+    shapes: list[str]
+    starts: list[int]   # char offsets
+    ends: list[int]
+    blank: list[bool]   # whitespace token
+    text: str
+
+    @classmethod
+    def of(cls, doc: Doc) -> "Tokens":
+        return cls([_DIGIT.sub("0", t.lower_) for t in doc], [t.shape_ for t in doc],
+                   [t.idx for t in doc], [t.idx + len(t) for t in doc], [t.is_space for t in doc],
+                   doc.text)
 
 
-def candidates(doc: Doc, s: int, e: int, left: int = 4, inner: int = 3,
+def candidates(doc: Doc, tv: Tokens, s: int, e: int, left: int = 4, inner: int = 3,
                right: int = 12) -> list[tuple[int, int]]:
     """Token spans (a, b) around the rule span [s, e) within its sentence; (s, e) included."""
     sent = doc[s].sent
     lo, hi = max(sent.start, s - left), min(sent.end, e + right)
     out = []
     for a in range(lo, min(s + inner, e - 1) + 1):
-        if doc[a].is_space or doc[a].lower_ in EDGE_WORDS or doc[a].lower_ == ".":
+        if tv.blank[a] or tv.words[a] in EDGE_WORDS or tv.words[a] == ".":
             continue
         for b in range(max(a + 1, e - inner), hi + 1):
-            if not (doc[b - 1].is_space or doc[b - 1].lower_ in EDGE_WORDS):
+            if not (tv.blank[b - 1] or tv.words[b - 1] in EDGE_WORDS):
                 out.append((a, b))
     if (s, e) not in out:
         out.append((s, e))
     return out
 
 
-def features(doc: Doc, s: int, e: int, a: int, b: int, label: str, section: str) -> list[str]:
+def features(tv: Tokens, s: int, e: int, a: int, b: int, label: str, section: str) -> list[str]:
     """Hashed-feature names of candidate [a, b) for the rule span [s, e)."""
-    prev = _word(doc[a - 1]) if a > 0 else "<s>"
-    nxt = _word(doc[b]) if b < len(doc) else "</s>"
-    text = doc[a:b].text
+    w, n = tv.words, len(tv.words)
+    prev, nxt = w[a - 1] if a > 0 else "<s>", w[b] if b < n else "</s>"
+    text = tv.text[tv.starts[a]:tv.ends[b - 1]]
     f = [f"L={label}", f"ds={a - s}", f"de={b - e}", f"ds={a - s}|{label}", f"de={b - e}|{label}",
-         f"sec={section}|{label}", f"first={_word(doc[a])}|{label}", f"last={_word(doc[b - 1])}|{label}",
-         f"firstshape={doc[a].shape_}", f"lastshape={doc[b - 1].shape_}",
+         f"sec={section}|{label}", f"first={w[a]}|{label}", f"last={w[b - 1]}|{label}",
+         f"firstshape={tv.shapes[a]}", f"lastshape={tv.shapes[b - 1]}",
          f"prev={prev}|{label}", f"next={nxt}|{label}",
-         f"prevshape={doc[a - 1].shape_ if a > 0 else '<s>'}",
-         f"nextshape={doc[b].shape_ if b < len(doc) else '</s>'}",
+         f"prevshape={tv.shapes[a - 1] if a > 0 else '<s>'}",
+         f"nextshape={tv.shapes[b] if b < n else '</s>'}",
          f"nl={min(text.count(chr(10)), 2)}", f"paren={text.count('(') - text.count(')')}",
          f"commas={min(text.count(','), 3)}|{label}", f"len={min(b - a, 12)}|{label}",
          f"olen={min(e - s, 12)}|{label}"]
-    f += [f"in={_word(doc[i])}|{label}" for i in range(a, b)]
-    f += [f"addL={_word(doc[i])}|{label}" for i in range(a, s)]
-    f += [f"remL={_word(doc[i])}|{label}" for i in range(s, min(a, e))]
-    f += [f"addR={_word(doc[i])}|{label}" for i in range(e, b)]
-    f += [f"remR={_word(doc[i])}|{label}" for i in range(max(b, s), e)]
+    f += [f"in={w[i]}|{label}" for i in range(a, b)]
+    f += [f"addL={w[i]}|{label}" for i in range(a, s)]
+    f += [f"remL={w[i]}|{label}" for i in range(s, min(a, e))]
+    f += [f"addR={w[i]}|{label}" for i in range(e, b)]
+    f += [f"remR={w[i]}|{label}" for i in range(max(b, s), e)]
     if (a, b) == (s, e):
         f.append(f"orig|{label}")
     return f
 
 
-def _char_span(doc: Doc, a: int, b: int) -> tuple[int, int]:
-    return doc[a].idx, doc[b - 1].idx + len(doc[b - 1].text)
-
-
 def candidate_rows(doc: Doc, mentions: Iterable[tuple[int, int, str, str]], labels: Iterable[str]):
-    """(mention index, a, b, label) and feature lists for each candidate of each mention
-    (start_char, end_char, label, section) with a label in ``labels``."""
+    """(mention index, start_char, end_char, label) and feature lists for each candidate of
+    each mention (start_char, end_char, label, section) with a label in ``labels``."""
     rows, feats = [], []
+    tv = Tokens.of(doc)
     for k, (sc, ec, label, section) in enumerate(mentions):
         sp = doc.char_span(sc, ec, alignment_mode="expand")
         if label not in labels or sp is None or not len(sp):
             continue
-        for a, b in candidates(doc, sp.start, sp.end):
-            rows.append((k, a, b, label))
-            feats.append(features(doc, sp.start, sp.end, a, b, label, section))
+        for a, b in candidates(doc, tv, sp.start, sp.end):
+            rows.append((k, tv.starts[a], tv.ends[b - 1], label))
+            feats.append(features(tv, sp.start, sp.end, a, b, label, section))
     return rows, feats
 
 
@@ -115,7 +125,7 @@ class SpanRefiner:
         for doc, mentions, gold in examples:
             rows, f = candidate_rows(doc, mentions, self.labels)
             feats += f
-            y += [(*_char_span(doc, a, b), lab) in gold for _, a, b, lab in rows]
+            y += [(a, b, lab) in gold for _, a, b, lab in rows]
             n_docs += 1
         model = LogisticRegression(C=C, max_iter=2000).fit(self.hasher.transform(feats), y)
         self.coef = model.coef_[0].astype(np.float32)
@@ -134,11 +144,11 @@ class SpanRefiner:
         for (k, a, b, lab), pk in zip(rows, p):
             if k not in best or pk > best[k][0]:
                 best[k] = (float(pk), a, b, lab)
-        used: set[int] = set()
+        taken: list[tuple[int, int]] = []
         for pk, a, b, lab in sorted(best.values(), reverse=True):
-            if pk >= self.threshold and not used.intersection(range(a, b)):
-                used.update(range(a, b))
-                out.append((*_char_span(doc, a, b), lab))
+            if pk >= self.threshold and all(b <= ta or a >= tb for ta, tb in taken):
+                taken.append((a, b))
+                out.append((a, b, lab))
         return sorted(out)
 
     def __call__(self, doc: Doc) -> Doc:
