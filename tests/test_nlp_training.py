@@ -12,7 +12,8 @@ from spacy.tokens import DocBin
 from pipeline.nlp.build import build_nlp
 from pipeline.nlp.gold import DEV_DIR, dev_spans, letter_text, load_gold
 from pipeline.nlp.score import evaluate, score_spans, span_errors
-from pipeline.nlp.train import RULE_PREDICTIONS, make_corpus, train_ner, train_refiner, training_files
+from pipeline.nlp.train import (RULE_PREDICTIONS, crossfit_ner, make_corpus, train_ner, train_refiner,
+                                 training_files)
 
 from .conftest import LETTERS_TXT, ROOT
 from .test_sources import mixed_folder  # noqa: F401  (fixture)
@@ -150,13 +151,13 @@ def test_scoring_exact_and_overlap():
 
 # The floors of the issue (exact span): GUIDELINE >= 0.95, TREATMENT >= 0.80, DIAGNOSIS >= 0.80.
 # Scored with the rules + the span refiner fitted on the dev letters (as `imr train-tagger`
-# does, ~1 min; no NER training in CI). The trained tagger (`imr evaluate-tagger --model
-# models/tagger`) gives the same doc.ents: configs/nlp.cfg keeps the NER's entities on
-# doc.spans["ner"] only (ner_fill = [], ner_boundaries = []), because on held-out dev letters
-# it lowered exact-span F1.
+# does, ~1 min), without the NER (no NER training in CI), so the refiner has no NER features
+# here. The trained tagger (`imr evaluate-tagger --model models/tagger`, reports/
+# tagger_scores.json) adds them for TREATMENT; the NER's own entities never enter doc.ents
+# (ner_fill = [], ner_boundaries = []: on held-out dev letters they lowered exact-span F1).
 ISSUE_FLOORS = {"GUIDELINE": 0.95, "TREATMENT": 0.80, "DIAGNOSIS": 0.80}
-# A regression guard a little below the measured gold scores (GUIDELINE 0.959, TREATMENT 0.754,
-# DIAGNOSIS 0.747; rules tuned and refiner fitted on data/dev only, never gold).
+# A regression guard a little below the gold scores measured this way (GUIDELINE 0.959,
+# TREATMENT 0.754, DIAGNOSIS 0.747; rules tuned and refiner fitted on data/dev only, never gold).
 REGRESSION_FLOORS = {"GUIDELINE": 0.94, "TREATMENT": 0.73, "DIAGNOSIS": 0.72}
 
 
@@ -211,6 +212,30 @@ def test_span_refiner_redraws_and_drops_rule_spans_and_round_trips(refined, tmp_
     assert [{(e.start_char, e.end_char, e.label_) for e in d.ents} for d in again.pipe(texts)] == refined_ents
 
 
+def test_crossfit_ner_tags_each_letter_with_a_ner_that_never_saw_it(small_model, tmp_path):
+    hand = dict(sorted(dev_spans().items())[:4])
+    files = [f for f in training_files() if f.stem in hand]
+    spans = crossfit_ner(files, hand, tmp_path, overrides={"training.max_steps": 4,
+                                                           "training.eval_frequency": 2})
+    assert set(spans) == set(hand)
+    vocab, rules = spacy.blank("en").vocab, build_nlp()
+    summaries = {}
+    for case in hand:
+        text = letter_text(case)
+        _, start, end, _ = next(s for s in rules(text)._.sections if s[0] == "case_summary")
+        summaries[case] = " ".join(text[start:end].split())[:200]
+    for k in range(2):
+        held = sorted(hand)[k::2]
+        seen = " ".join(" ".join(d.text.split()) for split in ("train", "dev") for d in
+                        DocBin().from_disk(tmp_path / f"ner-crossfit-{k}" / f"{split}.spacy").get_docs(vocab))
+        for case in hand:
+            # a letter's case summary is in its fold's corpus only if the letter was not held out
+            assert (summaries[case] in seen) == (case not in held), (k, case)
+    # a refiner next to a trained NER must be given cross-fitted NER entities
+    with pytest.raises(ValueError, match="cross-fitted"):
+        train_refiner(build_nlp(ner=small_model["ner"]), hand=hand)
+
+
 def test_gold_scores_do_not_regress(gold_scores):
     assert gold_scores["_letters"] >= 30
     for label, floor in REGRESSION_FLOORS.items():
@@ -222,7 +247,8 @@ def test_guideline_meets_the_issue_floor(gold_scores):
 
 
 @pytest.mark.xfail(strict=True, reason="TREATMENT / DIAGNOSIS exact-span F1 on gold are below the "
-                                       "issue's 0.80 floors (measured 0.754 / 0.747): open work")
+                                       "issue's 0.80 floors (measured here 0.754 / 0.747; the trained "
+                                       "tagger with NER features 0.774 / 0.739): open work")
 @pytest.mark.parametrize("label", ["TREATMENT", "DIAGNOSIS"])
 def test_issue_floors_not_met_yet(gold_scores, label):
     assert gold_scores[label]["exact"]["f1"] >= ISSUE_FLOORS[label], gold_scores[label]

@@ -4,7 +4,8 @@ For each rule entity, candidate spans are drawn around it in its sentence (start
 to ``left`` tokens out or ``inner`` tokens in, end ``inner`` tokens in or ``right`` tokens
 out). A logistic regression over hashed features of each candidate (its edge words, the
 words before and after it, the words it adds to or removes from the rule span, its length,
-section and label, the words inside it) scores how likely it is to be exactly the annotated span. The best
+section and label, the words inside it; for ``ner_labels``, whether the trained NER
+found the same span) scores how likely it is to be exactly the annotated span. The best
 candidate replaces the rule span; an entity whose best candidate scores below
 ``threshold`` is dropped. Trained by ``imr train-tagger`` on the hand-labelled development
 letters; untrained, it leaves the entities as they are. Header and negated entities
@@ -87,11 +88,27 @@ def features(tv: Tokens, s: int, e: int, a: int, b: int, label: str, section: st
     return f
 
 
-def candidate_rows(doc: Doc, mentions: Iterable[tuple[int, int, str, str]], labels: Iterable[str]):
+def ner_features(ner: set[Mention], a: int, b: int, label: str) -> list[str]:
+    """How the NER's entities (char offsets) agree with candidate [a, b) (char offsets)."""
+    if (a, b, label) in ner:
+        f = [f"ner=exact|{label}"]
+    elif any(s < b and a < e and lab == label for s, e, lab in ner):
+        f = [f"ner=overlap|{label}"]
+    else:
+        f = [f"ner=none|{label}"]
+    f += [f"ner=start|{label}" for s, _, lab in ner if s == a and lab == label][:1]
+    f += [f"ner=end|{label}" for _, e, lab in ner if e == b and lab == label][:1]
+    return f
+
+
+def candidate_rows(doc: Doc, mentions: Iterable[tuple[int, int, str, str]], labels: Iterable[str],
+                   ner_labels: Iterable[str] = ()):
     """(mention index, start_char, end_char, label) and feature lists for each candidate of
-    each mention (start_char, end_char, label, section) with a label in ``labels``."""
+    each mention (start_char, end_char, label, section) with a label in ``labels``; for
+    ``ner_labels``, with how the NER entities on ``doc.spans["ner"]`` agree with it."""
     rows, feats = [], []
     tv = Tokens.of(doc)
+    ner = {(e.start_char, e.end_char, e.label_) for e in doc.spans.get("ner", [])}
     for k, (sc, ec, label, section) in enumerate(mentions):
         sp = doc.char_span(sc, ec, alignment_mode="expand")
         if label not in labels or sp is None or not len(sp):
@@ -99,18 +116,22 @@ def candidate_rows(doc: Doc, mentions: Iterable[tuple[int, int, str, str]], labe
         for a, b in candidates(doc, tv, sp.start, sp.end):
             rows.append((k, tv.starts[a], tv.ends[b - 1], label))
             feats.append(features(tv, sp.start, sp.end, a, b, label, section))
+            if label in ner_labels:
+                feats[-1] += ner_features(ner, tv.starts[a], tv.ends[b - 1], label)
     return rows, feats
 
 
 @Language.factory("imr_span_refiner", default_config={"labels": ["DIAGNOSIS", "TREATMENT"],
+                                                      "ner_labels": ["TREATMENT"],
                                                       "threshold": 0.3, "n_features": 262144})
 class SpanRefiner:
     """Re-draw (or drop) the ``labels`` entities of the rules by a learned candidate scorer."""
 
-    def __init__(self, nlp: Language, name: str, labels: list[str], threshold: float,
-                 n_features: int):
+    def __init__(self, nlp: Language, name: str, labels: list[str], ner_labels: list[str],
+                 threshold: float, n_features: int):
         self.name = name
         self.labels = set(labels)
+        self.ner_labels = set(ner_labels)
         self.threshold = threshold
         self.hasher = FeatureHasher(n_features, input_type="string", alternate_sign=False)
         self.coef: Optional[np.ndarray] = None
@@ -123,7 +144,7 @@ class SpanRefiner:
 
         feats, y, n_docs = [], [], 0
         for doc, mentions, gold in examples:
-            rows, f = candidate_rows(doc, mentions, self.labels)
+            rows, f = candidate_rows(doc, mentions, self.labels, self.ner_labels)
             feats += f
             y += [(a, b, lab) in gold for _, a, b, lab in rows]
             n_docs += 1
@@ -135,7 +156,7 @@ class SpanRefiner:
     def refine(self, doc: Doc, mentions: list[tuple[int, int, str, str]]) -> list[Mention]:
         """The refined (start, end, label) of ``mentions``; other labels pass unchanged."""
         out = [(s, e, lab) for s, e, lab, _ in mentions if lab not in self.labels]
-        rows, feats = candidate_rows(doc, mentions, self.labels)
+        rows, feats = candidate_rows(doc, mentions, self.labels, self.ner_labels)
         if self.coef is None or not rows:
             return [(s, e, lab) for s, e, lab, _ in mentions]
         z = self.hasher.transform(feats) @ self.coef + self.intercept

@@ -3,8 +3,9 @@ entity rules) on the other letters outside the gold set. The gold set is never u
 
 ``make_corpus`` writes DocBin corpora (one doc per letter section, so the NER sees
 each entity with its context); ``train_ner`` runs spaCy's own training loop on
-``configs/ner.cfg``; ``train_tagger`` does both and saves the whole tagging pipeline
-(rules + trained tok2vec/ner) to ``models/tagger``.
+``configs/ner.cfg``; ``crossfit_ner`` and ``train_refiner`` fit the span refiner;
+``train_tagger`` does all of it and saves the whole tagging pipeline (rules + trained
+tok2vec/ner + refiner) to ``models/tagger``.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Optional
 
+import spacy
 from spacy.tokens import Doc, DocBin
 
 from .build import DEFAULT_MODEL, NER_CONFIG, ROOT, build_nlp
@@ -122,7 +124,9 @@ def train_tagger(model_dir: Path = DEFAULT_MODEL, corpus_dir: Path = DATA,
     ner_dir = corpus_dir / "ner-training"
     best = train_ner(ner_dir, corpus_dir, overrides=overrides)
     nlp = build_nlp(ner=best)
-    refiner = train_refiner(nlp, holdout=holdout)
+    dev = {c: v for c, v in dev_spans().items() if c not in (holdout or set())}
+    ner_spans = crossfit_ner(files, dev, corpus_dir, overrides=overrides)
+    refiner = train_refiner(nlp, hand=dev, ner_spans=ner_spans)
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(model_dir)
@@ -130,17 +134,44 @@ def train_tagger(model_dir: Path = DEFAULT_MODEL, corpus_dir: Path = DATA,
             "seconds": round(time.time() - t0, 1)}
 
 
+def crossfit_ner(files: list[Path], hand: dict[str, list[dict]], corpus_dir: Path = DATA,
+                 folds: int = 2, overrides: Optional[dict] = None) -> dict[str, list[tuple[int, int, str]]]:
+    """The NER's entities on each hand-labelled letter from a NER trained without that
+    letter (``folds`` NERs, each on the other folds' letters): what the refiner may learn
+    from, since the full NER's entities on its own training letters are near perfect."""
+    cases = sorted(hand)
+    out: dict[str, list[tuple[int, int, str]]] = {}
+    for k in range(folds):
+        held = set(cases[k::folds])
+        fold_dir = corpus_dir / f"ner-crossfit-{k}"
+        make_corpus(files, fold_dir, hand=hand, holdout=held)
+        ner = spacy.load(train_ner(fold_dir / "training", fold_dir, overrides=overrides))
+        for case, doc in zip(sorted(held), ner.pipe(letter_text(c) for c in sorted(held))):
+            out[case] = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+    return out
+
+
 def train_refiner(nlp, hand: Optional[dict[str, list[dict]]] = None,
                   rule_predictions: Path = RULE_PREDICTIONS, holdout: Optional[set[str]] = None,
+                  ner_spans: Optional[dict[str, list[tuple[int, int, str]]]] = None,
                   C: float = 1.0) -> dict[str, int]:
     """Fit ``nlp``'s ``imr_span_refiner`` on the hand-labelled letters: the current rules'
     mentions on them, plus the frozen mentions of earlier rule versions on letters those
-    versions had not seen (so it also learns the rules' errors on unseen letters)."""
+    versions had not seen (so it also learns the rules' errors on unseen letters).
+    ``ner_spans``: cross-fitted NER entities per letter (``crossfit_ner``), required when
+    ``nlp`` has a NER."""
     hand = dev_spans() if hand is None else hand
     cases = sorted(c for c in hand if c not in (holdout or set()))
     refiner = nlp.get_pipe("imr_span_refiner")
+    if "ner" in nlp.pipe_names and ner_spans is None:
+        raise ValueError("train_refiner: nlp has a NER, so pass its cross-fitted entities (ner_spans)")
     with nlp.select_pipes(disable=["imr_span_refiner"]):
         docs = dict(zip(cases, nlp.pipe(letter_text(c) for c in cases)))
+    for case, doc in docs.items():
+        if ner_spans is not None:
+            spans = (doc.char_span(s, e, label=lab, alignment_mode="expand")
+                     for s, e, lab in ner_spans.get(case, []))
+            doc.spans["ner"] = [sp for sp in spans if sp is not None]
     gold = {c: {(s["start"], s["end"], s["label"]) for s in hand[c]} for c in cases}
     examples = [(doc, [(e.start_char, e.end_char, e.label_, e._.section) for e in doc.ents
                        if e._.section != "header" and not e._.negated], gold[c])
