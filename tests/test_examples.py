@@ -36,8 +36,8 @@ def _own_runs(rationale, public, n=8):
 
 def test_prior_inputs_hold_no_verdict_phrase_and_no_rationale(letters):
     exs = E.letter_examples(letters, "prior")
-    assert len(exs) == sum(len(l.items) for l in letters) >= 370
-    by_id = {f"{l.case_number}#{it.index}": (l, it) for l in letters for it in l.items}
+    assert len(exs) == sum(len(x.items) for x in letters) >= 370
+    by_id = {f"{x.case_number}#{it.index}": (x, it) for x in letters for it in x.items}
     for ex in exs:
         low = ex.text.lower()
         for phrase in VERDICTS:
@@ -61,7 +61,7 @@ def test_guard_raises_on_verdict_phrases(phrase):
 
 
 def test_guard_raises_on_rationale_text(letters):
-    letter, it = next((l, it) for l in letters for it in l.items if len(it.rationale or "") > 400)
+    letter, it = next((x, it) for x in letters for it in x.items if len(it.rationale or "") > 400)
     base = E.prior_text(it.item, it.claims_administrator_guideline, letter.case_summary, it.rationale)
     public = " ".join([it.item, it.claims_administrator_guideline or "", letter.case_summary or ""])
     verdict_free = E.mask_verdicts(it.rationale)

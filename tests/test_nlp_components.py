@@ -35,7 +35,7 @@ def test_pipeline_is_built_from_the_config_on_the_pypi_english_tokenizer(nlp):
 
 def test_sections_found_on_every_letter(nlp, all_letters):
     fixtures = [read_letter(p) for p in sorted(FIXTURES.glob("*_layout.txt"))]
-    for letter, doc in zip(all_letters + fixtures, nlp.pipe(l.text for l in all_letters + fixtures)):
+    for letter, doc in zip(all_letters + fixtures, nlp.pipe(x.text for x in all_letters + fixtures)):
         names = [s[0] for s in doc._.sections]
         assert "case_summary" in names, letter.source
         assert "rationale" in names, letter.source

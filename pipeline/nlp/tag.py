@@ -46,5 +46,5 @@ def letter_text_of(letter) -> str:
 def tag_letters(nlp: Language, letters: Iterable, batch_size: int = 8) -> Iterator[dict[str, Any]]:
     """One record per letter, tagged in batches with ``nlp.pipe``."""
     batch = list(letters)
-    for letter, doc in zip(batch, nlp.pipe((letter_text_of(l) for l in batch), batch_size=batch_size)):
+    for letter, doc in zip(batch, nlp.pipe((letter_text_of(x) for x in batch), batch_size=batch_size)):
         yield letter_record(letter, doc)
