@@ -236,6 +236,30 @@ def test_crossfit_ner_tags_each_letter_with_a_ner_that_never_saw_it(small_model,
         train_refiner(build_nlp(ner=small_model["ner"]), hand=hand)
 
 
+def test_span_refiner_reads_the_ner_entities_for_treatment_only():
+    from pipeline.nlp.refiner import candidate_rows
+
+    nlp = build_nlp()
+    case, spans = sorted(dev_spans().items())[0]
+    doc = nlp(letter_text(case))
+    # stand in for the NER: the letter's hand-labelled spans on doc.spans["ner"]
+    doc.spans["ner"] = [doc.char_span(s["start"], s["end"], label=s["label"]) for s in spans
+                        if doc.char_span(s["start"], s["end"]) is not None]
+    ner = {(e.start_char, e.end_char, e.label_) for e in doc.spans["ner"]}
+    assert len(ner) > 10
+    mentions = [(e.start_char, e.end_char, e.label_, e._.section) for e in doc.ents]
+    rows, feats = candidate_rows(doc, mentions, {"DIAGNOSIS", "TREATMENT"},
+                                 nlp.get_pipe("imr_span_refiner").ner_labels)
+    assert {lab for *_, lab in rows} == {"DIAGNOSIS", "TREATMENT"}
+    for (_, a, b, lab), f in zip(rows, feats):
+        tags = [x for x in f if x.startswith("ner=")]
+        if lab == "DIAGNOSIS":
+            assert not tags
+        else:
+            assert (f"ner=exact|{lab}" in tags) == ((a, b, lab) in ner), (a, b)
+    assert any("ner=exact|TREATMENT" in f for f in feats)
+
+
 def test_gold_scores_do_not_regress(gold_scores):
     assert gold_scores["_letters"] >= 30
     for label, floor in REGRESSION_FLOORS.items():
