@@ -1,5 +1,6 @@
-"""Train the NER: hand labels on the development letters (data/dev), silver labels (the
-entity rules) on the other letters outside the gold set. The gold set is never used.
+"""Train the tagger's learned parts: the NER (hand labels on the development letters in
+data/dev, silver labels from the entity rules on the other letters outside the gold set)
+and the span refiner (hand labels on the development letters). The gold set is never used.
 
 ``make_corpus`` writes DocBin corpora (one doc per letter section, so the NER sees
 each entity with its context); ``train_ner`` runs spaCy's own training loop on
@@ -125,7 +126,8 @@ def train_tagger(model_dir: Path = DEFAULT_MODEL, corpus_dir: Path = DATA,
     best = train_ner(ner_dir, corpus_dir, overrides=overrides)
     nlp = build_nlp(ner=best)
     dev = {c: v for c, v in dev_spans().items() if c not in (holdout or set())}
-    ner_spans = crossfit_ner(files, dev, corpus_dir, overrides=overrides)
+    ner_spans = crossfit_ner([f for f in files if f.stem not in (holdout or set())], dev,
+                             corpus_dir, overrides=overrides)
     refiner = train_refiner(nlp, hand=dev, ner_spans=ner_spans)
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
