@@ -19,15 +19,20 @@ from pathlib import Path
 from typing import Iterable, NamedTuple, Optional
 
 import numpy as np
-from sklearn.feature_extraction import FeatureHasher
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 # Words a span never starts or ends with (the candidates skip them).
 EDGE_WORDS = frozenset({",", ";", ":", "and", "or", "the", "of", "for", "with", "to", "a", "an",
                         "-", "/"})
 
 Mention = tuple[int, int, str]  # start_char, end_char, label
+
+
+def refinable(ent: Span) -> bool:
+    """Whether the refiner may touch an entity: not in the header, not negated (the
+    guideline annotates neither). Training and tagging use the same test."""
+    return ent._.section != "header" and not ent._.negated
 _DIGIT = re.compile(r"\d")
 
 
@@ -133,9 +138,15 @@ class SpanRefiner:
         self.labels = set(labels)
         self.ner_labels = set(ner_labels)
         self.threshold = threshold
-        self.hasher = FeatureHasher(n_features, input_type="string", alternate_sign=False)
+        self.n_features = n_features
         self.coef: Optional[np.ndarray] = None
         self.intercept = 0.0
+
+    def _hash(self, feats: list[list[str]]):
+        # sklearn is imported here, not at start-up: an untrained refiner never needs it
+        from sklearn.feature_extraction import FeatureHasher
+
+        return FeatureHasher(self.n_features, input_type="string", alternate_sign=False).transform(feats)
 
     def fit(self, examples: Iterable[tuple[Doc, list[tuple[int, int, str, str]], set[Mention]]],
             C: float = 1.0) -> dict[str, int]:
@@ -148,7 +159,7 @@ class SpanRefiner:
             feats += f
             y += [(a, b, lab) in gold for _, a, b, lab in rows]
             n_docs += 1
-        model = LogisticRegression(C=C, max_iter=2000).fit(self.hasher.transform(feats), y)
+        model = LogisticRegression(C=C, max_iter=2000).fit(self._hash(feats), y)
         self.coef = model.coef_[0].astype(np.float32)
         self.intercept = float(model.intercept_[0])
         return {"docs": n_docs, "candidates": len(y), "positives": int(sum(y))}
@@ -159,7 +170,7 @@ class SpanRefiner:
         rows, feats = candidate_rows(doc, mentions, self.labels, self.ner_labels)
         if self.coef is None or not rows:
             return [(s, e, lab) for s, e, lab, _ in mentions]
-        z = self.hasher.transform(feats) @ self.coef + self.intercept
+        z = self._hash(feats) @ self.coef + self.intercept
         p = 1.0 / (1.0 + np.exp(-z))
         best: dict[int, tuple[float, int, int, str]] = {}
         for (k, a, b, lab), pk in zip(rows, p):
@@ -175,10 +186,12 @@ class SpanRefiner:
     def __call__(self, doc: Doc) -> Doc:
         if self.coef is None or not doc.ents:
             return doc
-        fixed = [e for e in doc.ents
-                 if e.label_ not in self.labels or e._.section == "header" or e._.negated]
-        todo = [(e.start_char, e.end_char, e.label_, e._.section) for e in doc.ents
-                if e not in fixed]
+        fixed, todo = [], []
+        for e in doc.ents:
+            if e.label_ in self.labels and refinable(e):
+                todo.append((e.start_char, e.end_char, e.label_, e._.section))
+            else:
+                fixed.append(e)
         spans = list(fixed)
         for s, e, lab in self.refine(doc, todo):
             sp = doc.char_span(s, e, label=lab)

@@ -10,7 +10,6 @@ tok2vec/ner + refiner) to ``models/tagger``.
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from pathlib import Path
@@ -19,8 +18,10 @@ from typing import Iterable, Optional
 import spacy
 from spacy.tokens import Doc, DocBin
 
+from ..records import read_jsonl
 from .build import DEFAULT_MODEL, NER_CONFIG, ROOT, build_nlp
 from .gold import DEV_DIR, dev_spans, gold_cases, letter_text
+from .refiner import refinable
 
 DATA = ROOT / "data" / "nlp"
 # Earlier rule versions' mentions on dev letters they had not been tuned on (see README).
@@ -121,13 +122,14 @@ def train_tagger(model_dir: Path = DEFAULT_MODEL, corpus_dir: Path = DATA,
     to ``model_dir``; ``holdout``: development letters kept out (to measure on them)."""
     t0 = time.time()
     files = training_files() if files is None else files
+    holdout = holdout or set()
     counts = make_corpus(files, corpus_dir, holdout=holdout)
     ner_dir = corpus_dir / "ner-training"
     best = train_ner(ner_dir, corpus_dir, overrides=overrides)
     nlp = build_nlp(ner=best)
-    dev = {c: v for c, v in dev_spans().items() if c not in (holdout or set())}
-    ner_spans = crossfit_ner([f for f in files if f.stem not in (holdout or set())], dev,
-                             corpus_dir, overrides=overrides)
+    dev = {c: v for c, v in dev_spans().items() if c not in holdout}
+    ner_spans = crossfit_ner([f for f in files if f.stem not in holdout], dev, corpus_dir,
+                             overrides=overrides)
     refiner = train_refiner(nlp, hand=dev, ner_spans=ner_spans)
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -169,19 +171,16 @@ def train_refiner(nlp, hand: Optional[dict[str, list[dict]]] = None,
         raise ValueError("train_refiner: nlp has a NER, so pass its cross-fitted entities (ner_spans)")
     with nlp.select_pipes(disable=["imr_span_refiner"]):
         docs = dict(zip(cases, nlp.pipe(letter_text(c) for c in cases)))
-    for case, doc in docs.items():
-        if ner_spans is not None:
+    if ner_spans is not None:
+        for case, doc in docs.items():
             spans = (doc.char_span(s, e, label=lab, alignment_mode="expand")
                      for s, e, lab in ner_spans.get(case, []))
             doc.spans["ner"] = [sp for sp in spans if sp is not None]
     gold = {c: {(s["start"], s["end"], s["label"]) for s in hand[c]} for c in cases}
     examples = [(doc, [(e.start_char, e.end_char, e.label_, e._.section) for e in doc.ents
-                       if e._.section != "header" and not e._.negated], gold[c])
+                       if refinable(e)], gold[c])
                 for c, doc in docs.items()]
     if Path(rule_predictions).exists():
-        with Path(rule_predictions).open(encoding="utf-8") as fh:
-            for rec in map(json.loads, filter(str.strip, fh)):
-                if rec["case_number"] in docs:
-                    examples.append((docs[rec["case_number"]], [tuple(m) for m in rec["mentions"]],
-                                     gold[rec["case_number"]]))
+        examples += [(docs[rec["case_number"]], [tuple(m) for m in rec["mentions"]], gold[rec["case_number"]])
+                     for rec in read_jsonl(rule_predictions) if rec["case_number"] in docs]
     return refiner.fit(examples, C=C)
