@@ -146,11 +146,11 @@ def crossfit_ner(files: list[Path], hand: dict[str, list[dict]], corpus_dir: Pat
     cases = sorted(hand)
     out: dict[str, list[tuple[int, int, str]]] = {}
     for k in range(folds):
-        held = set(cases[k::folds])
+        held = cases[k::folds]
         fold_dir = corpus_dir / f"ner-crossfit-{k}"
-        make_corpus(files, fold_dir, hand=hand, holdout=held)
+        make_corpus(files, fold_dir, hand=hand, holdout=set(held))
         ner = spacy.load(train_ner(fold_dir / "training", fold_dir, overrides=overrides))
-        for case, doc in zip(sorted(held), ner.pipe(letter_text(c) for c in sorted(held))):
+        for case, doc in zip(held, ner.pipe(letter_text(c) for c in held)):
             out[case] = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
     return out
 
