@@ -1,10 +1,9 @@
-"""Real training runs in a throw-away MLflow store, for the registry and dashboard tests.
+"""Real training runs in a throw-away MLflow store, for the registry and dashboard tests
+(the ``mlflow_store`` fixture of conftest.py).
 
-Runs the classifier's own `pipeline.tracking.train` (tiny configs) on examples built from a
-few real letters, so each run is what `imr train` logs: metrics, ``oof.jsonl``, a pyfunc
-model registered as ``imr-dwc-<setting>``. `add_item_predictions` then logs the per-item
-``oof_predictions.jsonl`` (the out-of-fold predictions joined with their examples) that the
-dashboard reads.
+Runs the classifier's own `pipeline.classify.tracking.train` (tiny configs) on examples
+built from a few real letters, so each run is what `imr train` logs: metrics, the per-item
+``oof_predictions.jsonl``, a pyfunc model registered as ``imr-dwc-<setting>``.
 """
 from __future__ import annotations
 
@@ -18,8 +17,8 @@ EXPERIMENT = "imr-outcome"
 
 
 def parsed_letters(n: int | None = None):
-    from pipeline.schema import ParseError
-    from pipeline.sources import read_records
+    from pipeline.io.schema import ParseError
+    from pipeline.io.sources import read_records
 
     files = sorted(LETTERS_TXT.glob("*.txt"))
     if n:
@@ -28,7 +27,7 @@ def parsed_letters(n: int | None = None):
 
 
 def write_examples(out: Path, n_letters: int | None) -> dict[str, Path]:
-    from pipeline.examples import assign_folds, letter_examples, write_examples as _write
+    from pipeline.classify.examples import assign_folds, letter_examples, write_examples as _write
 
     letters = parsed_letters(n_letters)
     paths = {}
@@ -46,7 +45,7 @@ def make_runs(store: Path, n_letters: int | None = 40,
     """Train and log one run per (config, setting) into a sqlite store under ``store``."""
     import mlflow
 
-    from pipeline.tracking import train
+    from pipeline.classify.tracking import train
 
     store.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{store / 'mlflow.db'}"
@@ -57,29 +56,6 @@ def make_runs(store: Path, n_letters: int | None = 40,
     ids = []
     for config, setting in configs:
         r = train(ROOT / "configs" / f"{config}.yaml", setting, examples_path=paths[setting],
-                  runs_dir=store / "runs", candidates_dir=store / "candidates", log=lambda s: None)
+                  runs_dir=store / "runs", log=lambda s: None)
         ids.append(r["mlflow_run_id"])
     return ids
-
-
-_STORE: dict[str, object] = {}
-
-
-def shared_store(tmp_path_factory) -> tuple[Path, list[str]]:
-    """One store for the whole session (both test modules): (folder, run ids). Sets
-    ``MLFLOW_TRACKING_URI`` for this process; `restore_env` puts the old value back."""
-    if "dir" not in _STORE:
-        _STORE["old"] = os.environ.get("MLFLOW_TRACKING_URI")
-        d = tmp_path_factory.mktemp("mlflow")
-        _STORE["ids"] = make_runs(d)
-        _STORE["dir"] = d
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(_STORE['dir']) / 'mlflow.db'}"
-    return Path(_STORE["dir"]), list(_STORE["ids"])
-
-
-def restore_env() -> None:
-    old = _STORE.get("old")
-    if old is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = old

@@ -1,4 +1,4 @@
-"""Assemble the tagging pipeline from ``configs/nlp.cfg`` (spaCy's config system)."""
+"""Assemble the tagging pipeline from ``pipeline.cfg`` (spaCy's config system), or load a saved one."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,12 +8,20 @@ import spacy
 from spacy.language import Language
 from spacy.util import load_config, load_model_from_config
 
-from . import sections  # noqa: F401  (factories)
+from .. import project
+from ..errors import ModelError
+from . import entities, guidelines, negation, refiner, sections, sentences  # noqa: F401  (factories)
 
-ROOT = Path(__file__).resolve().parents[2]
-NLP_CONFIG = ROOT / "configs" / "nlp.cfg"
-NER_CONFIG = ROOT / "configs" / "ner.cfg"
-DEFAULT_MODEL = ROOT / "models" / "tagger"
+NLP_CONFIG = project.package_file("nlp", "pipeline.cfg")
+
+
+def ner_config() -> Path:
+    """The NER training config (configs/ner.cfg of the project)."""
+    return project.configs_dir() / "ner.cfg"
+
+
+def default_model() -> Path:
+    return project.models_dir() / "tagger"
 
 
 def build_nlp(ner: Optional[str | Path | Language] = None, config: str | Path = NLP_CONFIG) -> Language:
@@ -31,10 +39,16 @@ def build_nlp(ner: Optional[str | Path | Language] = None, config: str | Path = 
 
 
 def load_tagger(model: Optional[str | Path] = None) -> Language:
-    """The saved tagger at ``model`` (default models/tagger); the rules pipeline if absent."""
-    path = Path(model) if model else DEFAULT_MODEL
+    """The saved tagger at ``model`` (default models/tagger); the rules pipeline when no
+    model is named and the default is absent. Raises `ModelError` for a folder that is not
+    a saved tagger."""
+    path = Path(model) if model else default_model()
     if (path / "config.cfg").exists():
-        return spacy.load(path)
+        try:
+            return spacy.load(path)
+        except (OSError, ValueError, KeyError) as e:
+            raise ModelError(f"{path} is not a loadable spaCy pipeline: {e}") from None
     if model:
-        raise FileNotFoundError(f"no spaCy pipeline at {path} (train one: imr train-tagger)")
+        what = "is not a saved tagger (no config.cfg)" if path.exists() else "does not exist"
+        raise ModelError(f"--model {path} {what}; train one with `imr train-tagger --model {path}`")
     return build_nlp()

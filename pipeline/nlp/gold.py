@@ -5,17 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-GOLD_DIR = ROOT / "data" / "gold"
-DEV_DIR = ROOT / "data" / "dev"
-SETS = {"gold": GOLD_DIR, "dev": DEV_DIR}
-LETTERS = ROOT / "data" / "raw" / "dwc_letters" / "text"
+from .. import project
+from ..io.sources import letter_text as decode_letter
+
+
+def gold_dir() -> Path:
+    return project.data_dir() / "gold"
+
+
+def dev_dir() -> Path:
+    return project.data_dir() / "dev"
+
+
+def letters_dir() -> Path:
+    return project.data_dir() / "raw" / "dwc_letters" / "text"
+
+
+def sets() -> dict[str, Path]:
+    return {"gold": gold_dir(), "dev": dev_dir()}
 
 
 def gold_files(gold: list[str | Path] | None = None) -> list[Path]:
     """The annotation files: ``gold`` paths (a folder: its annotations_part*.jsonl), else data/gold."""
     if not gold:
-        gold = [GOLD_DIR]
+        gold = [gold_dir()]
     out: list[Path] = []
     for g in map(Path, gold):
         if g.is_dir():
@@ -44,8 +57,10 @@ def gold_cases(gold: list[str | Path] | None = None) -> set[str]:
 
 def dev_spans() -> dict[str, list[dict]]:
     """The development set (data/dev): case_number -> hand-annotated spans ({} if absent)."""
-    return load_gold([DEV_DIR]) if DEV_DIR.is_dir() and any(DEV_DIR.glob("*.jsonl")) else {}
+    d = dev_dir()
+    return load_gold([d]) if d.is_dir() and any(d.glob("annotations_part*.jsonl")) else {}
 
 
 def letter_text(case: str) -> str:
-    return (LETTERS / f"{case}.txt").read_text(encoding="utf-8")
+    """A shipped letter's text as every command reads it (`pipeline.io.sources.letter_text`)."""
+    return decode_letter((letters_dir() / f"{case}.txt").read_bytes())

@@ -7,17 +7,15 @@ in the letter header are not predictions (the guideline does not annotate them).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable, Optional
 
 from spacy.language import Language
 
-from .build import ROOT
+from .. import store
+from .entities import LABELS
 from .gold import letter_text, load_gold
 from .tag import scored_entities
-
-LABELS = ("DIAGNOSIS", "TREATMENT", "GUIDELINE")
 
 
 def _prf(tp_p: int, n_pred: int, tp_g: int, n_gold: int) -> dict[str, float]:
@@ -133,15 +131,11 @@ def format_scores(scores: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def log_mlflow(scores: dict[str, dict], params: dict, experiment: str = "tagger") -> str:
-    """Log the scores to MLflow (MLFLOW_TRACKING_URI, default sqlite:///<repo>/mlflow.db)."""
+def log_mlflow(scores: dict[str, dict], params: dict, experiment: str = store.TAGGER_EXPERIMENT) -> str:
+    """Log the scores as a run of the ``tagger`` experiment in the project's store (`pipeline.store`)."""
     import mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        mlflow.create_experiment(experiment, artifact_location=(ROOT / "mlartifacts").as_uri())
-    mlflow.set_experiment(experiment)
+    store.use_experiment(experiment)
     with mlflow.start_run(run_name="evaluate-tagger") as run:
         mlflow.log_params(params)
         for lab in LABELS:

@@ -18,23 +18,34 @@ from typing import Iterable, Optional
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from ..records import read_jsonl
-from .build import DEFAULT_MODEL, NER_CONFIG, ROOT, build_nlp
-from .gold import DEV_DIR, dev_spans, gold_cases, letter_text
+from .. import project
+from ..io.records import read_jsonl
+from .build import build_nlp, default_model, ner_config
+from .gold import dev_dir, dev_spans, gold_cases, letter_text
 from .refiner import refinable
 
-DATA = ROOT / "data" / "nlp"
-# Earlier rule versions' mentions on dev letters they had not been tuned on (see README).
-RULE_PREDICTIONS = DEV_DIR / "rule_predictions.jsonl"
-TRAIN_SOURCES = [ROOT / "data" / "raw" / "dwc_letters" / "text", ROOT / "data" / "raw" / "seed"]
+
+def default_corpus_dir() -> Path:
+    """Where the training DocBins go (data/nlp, git-ignored)."""
+    return project.data_dir() / "nlp"
 
 
-def training_files(sources: Iterable[str | Path] = TRAIN_SOURCES,
+def default_rule_predictions() -> Path:
+    """Earlier rule versions' mentions on dev letters they had not been tuned on (data/dev/README.md)."""
+    return dev_dir() / "rule_predictions.jsonl"
+
+
+def train_sources() -> list[Path]:
+    raw = project.data_dir() / "raw"
+    return [raw / "dwc_letters" / "text", raw / "seed"]
+
+
+def training_files(sources: Optional[Iterable[str | Path]] = None,
                    exclude: Optional[set[str]] = None) -> list[Path]:
     """Letter .txt files in ``sources`` whose case number is not in the gold set."""
     exclude = gold_cases() if exclude is None else exclude
     files = []
-    for src in map(Path, sources):
+    for src in map(Path, train_sources() if sources is None else sources):
         for f in sorted(src.glob("*.txt")) if src.is_dir() else [src]:
             text = f.read_text(encoding="utf-8", errors="replace")
             if f.stem in exclude or any(case in text[:400] for case in exclude):
@@ -74,12 +85,13 @@ def hand_label(doc: Doc, spans: list[dict]) -> Doc:
     return doc
 
 
-def make_corpus(files: list[Path], out_dir: Path = DATA, dev_share: float = 0.1,
+def make_corpus(files: list[Path], out_dir: Optional[Path] = None, dev_share: float = 0.1,
                 seed: int = 0, hand: Optional[dict[str, list[dict]]] = None,
                 holdout: Optional[set[str]] = None) -> dict[str, int]:
     """DocBins ``train.spacy`` / ``dev.spacy`` (split by letter) under ``out_dir``: the
     letters in ``hand`` (default: the development set) with their hand labels, the others
     with silver labels from the rules; letters in ``holdout`` are left out entirely."""
+    out_dir = default_corpus_dir() if out_dir is None else out_dir
     nlp = build_nlp()
     hand = dev_spans() if hand is None else hand
     files = [f for f in files if f.stem not in (holdout or set())]
@@ -103,11 +115,13 @@ def make_corpus(files: list[Path], out_dir: Path = DATA, dev_share: float = 0.1,
     return counts
 
 
-def train_ner(out_dir: Path, corpus_dir: Path = DATA, config: Path = NER_CONFIG,
+def train_ner(out_dir: Path, corpus_dir: Optional[Path] = None, config: Optional[Path] = None,
               overrides: Optional[dict] = None) -> Path:
-    """spaCy's training loop on ``config``; returns the best pipeline's path."""
+    """spaCy's training loop on ``config`` (configs/ner.cfg); returns the best pipeline's path."""
     from spacy.cli.train import train
 
+    corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
+    config = ner_config() if config is None else config
     ov = {"paths.train": str(corpus_dir / "train.spacy"), "paths.dev": str(corpus_dir / "dev.spacy")}
     ov.update(overrides or {})
     train(config, out_dir, overrides=ov)
@@ -115,12 +129,14 @@ def train_ner(out_dir: Path, corpus_dir: Path = DATA, config: Path = NER_CONFIG,
     return best if best.exists() else out_dir / "model-last"
 
 
-def train_tagger(model_dir: Path = DEFAULT_MODEL, corpus_dir: Path = DATA,
+def train_tagger(model_dir: Optional[Path] = None, corpus_dir: Optional[Path] = None,
                  overrides: Optional[dict] = None, files: Optional[list[Path]] = None,
                  holdout: Optional[set[str]] = None) -> dict:
     """Corpus (hand + silver labels), NER training, and the assembled tagging pipeline saved
     to ``model_dir``; ``holdout``: development letters kept out (to measure on them)."""
     t0 = time.time()
+    model_dir = default_model() if model_dir is None else model_dir
+    corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
     files = training_files() if files is None else files
     holdout = holdout or set()
     counts = make_corpus(files, corpus_dir, holdout=holdout)
@@ -138,11 +154,12 @@ def train_tagger(model_dir: Path = DEFAULT_MODEL, corpus_dir: Path = DATA,
             "seconds": round(time.time() - t0, 1)}
 
 
-def crossfit_ner(files: list[Path], hand: dict[str, list[dict]], corpus_dir: Path = DATA,
+def crossfit_ner(files: list[Path], hand: dict[str, list[dict]], corpus_dir: Optional[Path] = None,
                  folds: int = 2, overrides: Optional[dict] = None) -> dict[str, list[tuple[int, int, str]]]:
     """The NER's entities on each hand-labelled letter from a NER trained without that
     letter (``folds`` NERs, each on the other folds' letters): what the refiner may learn
     from, since the full NER's entities on its own training letters are near perfect."""
+    corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
     cases = sorted(hand)
     out: dict[str, list[tuple[int, int, str]]] = {}
     for k in range(folds):
@@ -156,7 +173,7 @@ def crossfit_ner(files: list[Path], hand: dict[str, list[dict]], corpus_dir: Pat
 
 
 def train_refiner(nlp, hand: Optional[dict[str, list[dict]]] = None,
-                  rule_predictions: Path = RULE_PREDICTIONS, holdout: Optional[set[str]] = None,
+                  rule_predictions: Optional[Path] = None, holdout: Optional[set[str]] = None,
                   ner_spans: Optional[dict[str, list[tuple[int, int, str]]]] = None,
                   C: float = 1.0) -> dict[str, int]:
     """Fit ``nlp``'s ``imr_span_refiner`` on the hand-labelled letters: the current rules'
@@ -180,6 +197,7 @@ def train_refiner(nlp, hand: Optional[dict[str, list[dict]]] = None,
     examples = [(doc, [(e.start_char, e.end_char, e.label_, e._.section) for e in doc.ents
                        if refinable(e)], gold[c])
                 for c, doc in docs.items()]
+    rule_predictions = default_rule_predictions() if rule_predictions is None else rule_predictions
     if Path(rule_predictions).exists():
         examples += [(docs[rec["case_number"]], [tuple(m) for m in rec["mentions"]], gold[rec["case_number"]])
                      for rec in read_jsonl(rule_predictions) if rec["case_number"] in docs]
