@@ -76,10 +76,12 @@ def tag(
     Example: imr tag data/raw/dwc_letters/text --out data/tagged/entities.jsonl
     """
     from ..io.jobs import Job, run_job
+    from ..io.writers import check_output, default_errors_path
     from ..nlp.build import load_tagger
     from ..nlp.tag import tag_batch
 
     progress_off(quiet)
+    check_output(out, errors or default_errors_path(out))  # before the tagger is loaded
     nlp = load_tagger(model)
     job = Job("tag", out, errors, "jsonl", identity={"model": str(model or "default")}, batch_size=16,
               restart=restart, quiet=quiet, unit="records")

@@ -72,8 +72,11 @@ def predict(
     Example: imr predict data/raw/dwc_letters/pdf --model models/dwc-prior --out preds.parquet
     """
     from ..classify.registry import ALIASES
+    from ..io.writers import check_output, default_errors_path
 
     progress_off(quiet)
+    check_output(out, folder_ok=engine is Engine.spark)  # before any model is loaded
+    check_output(errors or default_errors_path(out))
     st = setting.value if setting else None
     domain = None
     if model.strip().lstrip("@") in ALIASES:

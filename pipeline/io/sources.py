@@ -41,8 +41,8 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Path | ParseError]:
     an error record for each path that is not there or cannot be walked."""
     seen: set[str] = set()
 
-    def once(p: Path) -> bool:
-        key = os.path.realpath(p)
+    def once(f: Path | ParseError) -> bool:
+        key = f"error:{os.path.realpath(f.source)}" if isinstance(f, ParseError) else os.path.realpath(f)
         if key in seen:
             return False
         seen.add(key)
@@ -50,10 +50,11 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Path | ParseError]:
 
     for p in map(Path, paths):
         if p.is_dir():
-            yield from (f for f in _walk(p, set()) if isinstance(f, ParseError) or once(f))
-        elif p.is_file():
-            if once(p):
-                yield p
+            yield from filter(once, _walk(p, set()))
+        elif p.is_file() or not p.exists() or p.is_symlink():
+            f = p if p.is_file() else ParseError(str(p), *_unreadable(p))
+            if once(f):
+                yield f
         else:
             yield ParseError(str(p), *_unreadable(p))
 
