@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..extract.facets import guideline_sources, specialty_family, treatment_type
+from ..extract.facets import guideline_sources, specialty_family, treatment_category
 from .base import Classifier
 from .examples import Example
 
@@ -100,21 +100,29 @@ def _field(text: str, name: str) -> str:
 
 
 def structured_features(e: Example) -> dict[str, Any]:
-    """Treatment type, guideline sources (the claims-administrator line), reviewer specialty
-    (`pipeline.extract.facets`) and partial authorization. Fields fall back to the prior
-    text's lines."""
+    """The item's facets from the tagger's item row (`pipeline.extract`): treatment category,
+    the diagnoses' body regions; the claims administrator's guideline sources and chapters
+    (`pipeline.nlp.citations`); the reviewer's specialty; partial authorization. An example
+    without a row's facets (an ``id,text`` input) falls back to its text's item line."""
+    from ..nlp.citations import normalize
+
     item = e.item or _field(e.text, "Item") or e.text[:200]
     guideline = e.guideline if e.guideline is not None else _field(e.text, "Claims administrator guideline")
-    f: dict[str, Any] = {f"treatment={treatment_type(item)}": 1,
-                         f"specialty={specialty_family(e.specialty)}": 1}
+    category = e.treatment_category or treatment_category(item)
+    f: dict[str, Any] = {f"treatment={category}": 1, f"specialty={specialty_family(e.specialty)}": 1}
     for s in guideline_sources(guideline):
         f[f"guideline={s}"] = 1
+    for c in normalize(guideline):
+        f[f"chapter={c['source']}:{(c['chapter'] or '').lower()[:60]}"] = 1
+    for r in e.body_regions or []:
+        f[f"region={r}"] = 1
     f["partial_authorization"] = int("original request" in item.lower())
     return f
 
 
 class StructuredLR(Classifier):
-    """One-hot structured features + class-balanced logistic regression."""
+    """One-hot item facets from the tagger's item rows (`structured_features`) + class-balanced
+    logistic regression."""
 
     kind = "structured"
 

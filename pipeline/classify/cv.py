@@ -7,8 +7,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .base import Calibrator, Classifier
-from .examples import Example
-from .metrics import compute_metrics, ece, reliability, summarize
+from .examples import TEST_FOLD, Example
+from .metrics import bootstrap_intervals, compute_metrics, ece, reliability, summarize
 
 
 def cross_validate(make: Callable[[], Classifier], examples: Sequence[Example],
@@ -18,8 +18,12 @@ def cross_validate(make: Callable[[], Classifier], examples: Sequence[Example],
 
     Calibration is cross-fitted: fold k's raw scores are calibrated (Platt + macro-F1
     threshold) on the out-of-fold scores of the other folds only, so no item's own label
-    ever tunes its probability. Returns per-fold metrics, their summary, the OOF records
-    and the calibrator fitted on all OOF scores (for the final model)."""
+    ever tunes its probability. Returns per-fold metrics, their summary (mean and std
+    across folds, and a 95% bootstrap interval of the pooled out-of-fold predictions,
+    resampling groups: letters), the OOF records and the calibrator fitted on all OOF scores
+    (for the final model). Examples of the frozen test split must not be passed in."""
+    if any(e.fold == TEST_FOLD for e in examples):
+        raise ValueError("cross_validate got examples of the frozen test split")
     folds = sorted({e.fold for e in examples if e.fold >= 0 and e.scored})
     raw: dict[int, np.ndarray] = {}
     times = []
@@ -48,7 +52,12 @@ def cross_validate(make: Callable[[], Classifier], examples: Sequence[Example],
                    for e, r, q in zip(test, raw[k], p))
     y_all = [r["label"] for r in oof]
     final_cal = Calibrator().fit([r["raw"] for r in oof], y_all)
-    return {"per_fold": per_fold, "summary": summarize(per_fold), "oof": oof,
+    summary = summarize(per_fold)
+    ci = bootstrap_intervals(y_all, [r["p_overturned"] for r in oof], np.array([r["threshold"] for r in oof]),
+                             [r["group"] for r in oof])
+    for k, (low, high) in ci.items():
+        summary[k].update(low=low, high=high)
+    return {"per_fold": per_fold, "summary": summary, "oof": oof,
             "pooled": compute_metrics(y_all, [r["p_overturned"] for r in oof]),
             "reliability": reliability(y_all, [r["p_overturned"] for r in oof]),
             "calibrator": final_cal, "cv_seconds": float(sum(times))}

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..io.schema import Decision, Item, Letter
+from ..io.schema import Letter
 
 SETTINGS = ("rationale", "prior")
 DOMAINS = ("dwc", "health-plan")
@@ -44,6 +44,7 @@ _VERDICT_RE = re.compile(
     r"|imr\s+decision|final\s+determination|expert\s+reviewer)\b",
     re.I)
 MASK = "[redacted]"
+TEST_FOLD = -2  # the frozen test split: never trained on, never chosen on, scored once by `imr evaluate`
 _WORDS = re.compile(r"[a-z0-9]+")
 RATIONALE_SHINGLE = 8  # words
 RATIONALE_MAX_SHARED = 2  # a prior input may share at most 2 of a rationale's own 8-word runs
@@ -103,6 +104,8 @@ class Example:
     item: str | None = None
     specialty: str | None = None
     guideline: str | None = None  # the claims administrator's cited guideline (prior, dwc)
+    treatment_category: str | None = None  # from the tagger's item row (`pipeline.extract`)
+    body_regions: list[str] = dataclasses.field(default_factory=list)  # of the case's diagnoses
     scored: bool = True  # False: training only (health-plan hard cases)
     fold: int = -1
 
@@ -119,11 +122,11 @@ def _clean(s: str | None) -> str:
     return re.sub(r"\s+", " ", s or "").strip()
 
 
-def rationale_text(letter: Letter, item: Item) -> str:
+def rationale_text(item: str | None, summary: str | None, rationale: str | None) -> str:
     """Item, case summary, then the rationale last: head+tail truncation keeps the item
     and the start of the summary (head) and the rationale's conclusion (tail)."""
-    return (f"Item: {_clean(item.item)}\nCase summary: {_clean(letter.case_summary)}\n"
-            f"Decision rationale: {_clean(item.rationale)}")
+    return (f"Item: {_clean(item)}\nCase summary: {_clean(summary)}\n"
+            f"Decision rationale: {_clean(rationale)}")
 
 
 def prior_text(item: str, guideline: str | None, summary: str | None,
@@ -136,34 +139,37 @@ def prior_text(item: str, guideline: str | None, summary: str | None,
     return assert_no_leak(text, rationale, public=" ".join(x or "" for x in (item, guideline, summary)))
 
 
-_LABEL_OF = {Decision.OVERTURNED: 1, Decision.UPHELD: 0}
+_LABELS = {"Overturned": 1, "Upheld": 0}
 
 
-def letter_examples(letters: Iterable[Letter], setting: str) -> list[Example]:
-    """One Example per item of each letter (labelled from the item's decision)."""
+def row_examples(rows: Iterable[dict[str, Any]], setting: str, domain: str = "dwc") -> list[Example]:
+    """One Example per item row of a letter (`pipeline.extract.records`), labelled from its
+    decision (-1 for a decision word that is neither Upheld nor Overturned). The row's
+    tagger facets (treatment category, body regions) travel with it."""
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {SETTINGS}, not {setting!r}")
     out: list[Example] = []
-    for n, letter in enumerate(letters):
-        case = letter.case_number or Path(letter.source).stem or f"letter-{n}"
-        for it in letter.items:
-            if setting == "rationale":
-                text = rationale_text(letter, it)
-            else:
-                text = prior_text(it.item, it.claims_administrator_guideline, letter.case_summary,
-                                  rationale=it.rationale)
-            label = _LABEL_OF.get(it.decision, -1)  # -1: a decision word that is neither
-            out.append(Example(id=f"{case}#{it.index}", group=case, domain="dwc", setting=setting,
-                               text=text, label=label, case_number=case, index=it.index,
-                               item=it.item, specialty=letter.specialty,
-                               guideline=it.claims_administrator_guideline))
+    for r in rows:
+        case = r.get("case_number") or Path(r["source"]).stem
+        if setting == "rationale":
+            text = rationale_text(r["item"], r.get("case_summary"), r.get("rationale"))
+        else:
+            text = prior_text(r["item"], r.get("claims_administrator_guideline"), r.get("case_summary"),
+                              rationale=r.get("rationale"))
+        out.append(Example(id=f"{case}#{r['index']}", group=case, domain=domain, setting=setting, text=text,
+                           label=_LABELS.get(r.get("decision"), -1), case_number=case, index=r["index"],
+                           item=r["item"], specialty=r.get("specialty"),
+                           guideline=r.get("claims_administrator_guideline"),
+                           treatment_category=r.get("treatment_category"),
+                           body_regions=list(r.get("body_regions") or [])))
     return out
 
 
-def read_letters(path: str | Path) -> list[Letter]:
-    from ..io.records import read_jsonl
+def letter_examples(letters: Iterable[Letter], setting: str) -> list[Example]:
+    """`row_examples` of the letters' item rows (parsed fields only, no tagger facets)."""
+    from ..extract.records import letter_rows
 
-    return [Letter.from_dict(d) for d in read_jsonl(path)]
+    return row_examples((r for letter in letters for r in letter_rows(letter)), setting)
 
 
 def _truthy(v: str | None) -> bool:
@@ -231,19 +237,70 @@ def file_hash(*paths: str | Path) -> str:
     return h.hexdigest()[:12]
 
 
-def build_all(letters_path: str | Path, health_plan_csv: str | Path, out_dir: str | Path,
-              k: int = 5, seed: int = 13) -> dict[str, int]:
-    """The split stage: data/examples/{dwc-rationale,dwc-prior,health-plan-prior}.jsonl."""
+def test_split_letters(rows: Sequence[dict[str, Any]], fraction: float) -> set[str]:
+    """The frozen DWC test split: the latest ``fraction`` of letters by decision date (a letter
+    without a date counts as the oldest), ties by case number."""
+    dates: dict[str, str] = {}
+    for r in rows:
+        case = r.get("case_number") or Path(r["source"]).stem
+        dates[case] = max(dates.get(case, ""), r.get("decision_date") or "")
+    order = sorted(dates, key=lambda c: (dates[c], c))
+    k = round(fraction * len(order))
+    return set(order[len(order) - k:]) if k else set()
+
+
+def test_split_rows(examples: Sequence[Example], fraction: float, seed: int) -> set[str]:
+    """The frozen health-plan test split: ``fraction`` of the scored rows of each label, those
+    with the lowest sha256("test-split:<seed>:<id>") (stable, independent of row order)."""
+    out: set[str] = set()
+    for label in (0, 1):
+        ids = sorted((e.id for e in examples if e.scored and e.label == label),
+                     key=lambda i: hashlib.sha256(f"test-split:{seed}:{i}".encode()).hexdigest())
+        out.update(ids[: round(fraction * len(ids))])
+    return out
+
+
+def _with_facets(examples: list[Example], items: dict[str, dict[str, Any]]) -> list[Example]:
+    """Health-plan examples with the tagger's facets of their text (rows of ``imr extract``)."""
+    for e in examples:
+        row = items.get(e.id)
+        if row:
+            e.treatment_category = row.get("treatment_category")
+            e.body_regions = list(row.get("body_regions") or [])
+    return examples
+
+
+def build_all(items_path: str | Path, health_plan_csv: str | Path, out_dir: str | Path, k: int = 5,
+              seed: int = 13, test_fraction: float = 0.2, health_plan_items: str | Path | None = None,
+              ) -> dict[str, int]:
+    """The split stage: data/examples/{dwc-rationale,dwc-prior,health-plan-prior}.jsonl from the
+    DWC item rows (``imr extract``) and the health-plan CSV. Each set's frozen test part
+    (``fold = TEST_FOLD``: the latest letters by decision date, a stratified share of the
+    health-plan rows) is never trained or chosen on; folds are assigned to the rest."""
+    from ..io.records import read_jsonl
+
     out_dir = Path(out_dir)
-    letters = read_letters(letters_path)
+    rows = list(read_jsonl(items_path))
+    dwc_test = test_split_letters(rows, test_fraction)
+    sets = {f"dwc-{s}": [e for e in row_examples(rows, s) if e.label >= 0] for s in SETTINGS}
+    hp = health_plan_examples(health_plan_csv)
+    if health_plan_items:
+        hp = _with_facets(hp, {r["id"]: r for r in read_jsonl(health_plan_items)})
+    sets["health-plan-prior"] = hp
+    hp_test = test_split_rows(hp, test_fraction, seed)
     counts: dict[str, int] = {}
-    sets = {f"dwc-{s}": [e for e in letter_examples(letters, s) if e.label >= 0] for s in SETTINGS}
-    sets["health-plan-prior"] = health_plan_examples(health_plan_csv)
     for name, exs in sets.items():
-        assign_folds(exs, k=k, seed=seed)
+        test = dwc_test if name.startswith("dwc") else hp_test
+        key = (lambda e: e.group) if name.startswith("dwc") else (lambda e: e.id)
+        held = [e for e in exs if key(e) in test]
+        assign_folds([e for e in exs if key(e) not in test], k=k, seed=seed)
+        for e in held:
+            e.fold = TEST_FOLD
         counts[name] = write_examples(out_dir / f"{name}.jsonl", exs)
     (out_dir / "summary.json").write_text(json.dumps({
         name: {"examples": len(exs), "overturned": sum(e.label for e in exs),
                "scored": sum(e.scored for e in exs), "groups": len({e.group for e in exs}),
+               "test": sum(e.fold == TEST_FOLD for e in exs),
+               "test_overturned": sum(e.label for e in exs if e.fold == TEST_FOLD),
                "folds": k, "seed": seed} for name, exs in sets.items()}, indent=2) + "\n")
     return counts

@@ -6,7 +6,7 @@ Every table (reports/comparison.md, `imr runs`, the dashboard) formats a metric 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -87,3 +87,34 @@ def fmt(mean: float | None, std: float | None = None, digits: int = 3) -> str:
     if std is None or (isinstance(std, float) and math.isnan(std)):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def bootstrap_intervals(y: Sequence[int], p: Sequence[float], threshold: float | np.ndarray = 0.5,
+                        groups: Sequence[str] | None = None, n: int = 500, seed: int = 0,
+                        level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """A percentile bootstrap interval for each metric, resampling ``groups`` (the letters:
+    items of one letter are not independent) or items when no groups are given. Resamples
+    where a metric is undefined (one class only) are left out of that metric's interval."""
+    y, p = np.asarray(y, int), np.asarray(p, float)
+    t = np.broadcast_to(np.asarray(threshold, dtype=float), p.shape)
+    keys = np.asarray(groups if groups is not None else np.arange(len(y)))
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {k: [] for k in METRICS}
+    for _ in range(n):
+        idx = np.concatenate([members[g] for g in rng.integers(0, len(uniq), len(uniq))])
+        m = compute_metrics(y[idx], p[idx], t[idx])
+        for k in METRICS:
+            if not math.isnan(m[k]):
+                draws[k].append(m[k])
+    a = (1 - level) / 2
+    return {k: (float(np.quantile(v, a)), float(np.quantile(v, 1 - a))) if len(v) >= 0.5 * n
+            else (float("nan"), float("nan")) for k, v in draws.items()}
+
+
+def at_chance(test: dict[str, Any] | None) -> bool | None:
+    """Whether the frozen-test AUROC interval includes 0.5 (None when there is no test score)."""
+    if not test or math.isnan(test["summary"]["auroc"]["low"]):
+        return None
+    return test["summary"]["auroc"]["low"] <= 0.5

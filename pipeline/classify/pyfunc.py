@@ -1,6 +1,8 @@
 """The MLflow ``pyfunc`` wrapper: any saved classifier behind one DataFrame interface.
 
-Input columns: ``text`` (required), ``id`` and ``specialty`` (optional). Output columns:
+Input columns: ``text`` (required); ``id``, ``specialty``, ``item``, ``guideline`` (the claims
+administrator's line), ``treatment_category`` and ``body_regions`` (regions joined by ``; ``)
+optional: the item row's facets that the structured model reads (`FACETS`). Output columns:
 ``id``, ``prediction`` (Upheld / Overturned), ``p_overturned`` (calibrated), ``setting``.
 Self-contained: the classifier (HF weights included, loaded with ``from_pretrained`` on a
 local path) is an artifact of the MLflow model and the ``pipeline`` package travels in its
@@ -14,6 +16,18 @@ import mlflow.pyfunc
 import pandas as pd
 
 ARTIFACT = "classifier"
+FACETS = ("specialty", "item", "guideline", "treatment_category", "body_regions")
+REGION_SEP = "; "
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def frame_row(e) -> dict[str, Any]:
+    """One `Example` as a row of the model's input frame (the inverse of the frame's reading)."""
+    return {"id": e.id, "text": e.text, "specialty": e.specialty, "item": e.item, "guideline": e.guideline,
+            "treatment_category": e.treatment_category, "body_regions": REGION_SEP.join(e.body_regions or [])}
 
 
 def input_frame_to_examples(df: pd.DataFrame, setting: str, domain: str) -> list:
@@ -29,9 +43,12 @@ def input_frame_to_examples(df: pd.DataFrame, setting: str, domain: str) -> list
             text = assert_no_leak(mask_verdicts(text))
         rid = row.get("id")
         rid = str(n) if rid is None or (isinstance(rid, float) and rid != rid) else str(rid)
-        spec = row.get("specialty")
+        regions = _str(row.get("body_regions"))
         out.append(Example(id=rid, group=rid, domain=domain, setting=setting, text=text,
-                           specialty=spec if isinstance(spec, str) else None))
+                           specialty=_str(row.get("specialty")), item=_str(row.get("item")),
+                           guideline=_str(row.get("guideline")),
+                           treatment_category=_str(row.get("treatment_category")),
+                           body_regions=regions.split(REGION_SEP) if regions else []))
     return out
 
 
@@ -61,7 +78,7 @@ def signature():
     from mlflow.types.schema import ColSpec, Schema
 
     return ModelSignature(
-        inputs=Schema([ColSpec("string", "id", required=False), ColSpec("string", "text"),
-                       ColSpec("string", "specialty", required=False)]),
+        inputs=Schema([ColSpec("string", "id", required=False), ColSpec("string", "text")]
+                      + [ColSpec("string", f, required=False) for f in FACETS]),
         outputs=Schema([ColSpec("string", "id"), ColSpec("string", "prediction"),
                         ColSpec("double", "p_overturned"), ColSpec("string", "setting")]))

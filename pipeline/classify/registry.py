@@ -223,3 +223,15 @@ def export_alias(name: str, alias: str, dst: str | Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dst
+
+
+def log_test(run_id: str, test: dict | None) -> None:
+    """Log a champion's frozen-test metrics (``test_<metric>``, ``_low``, ``_high``) to its run."""
+    if not test:
+        return
+    c = client()
+    for k, v in test["summary"].items():
+        for s, suffix in (("mean", ""), ("low", "_low"), ("high", "_high")):
+            if v.get(s) is not None and v[s] == v[s]:
+                c.log_metric(run_id, f"test_{k}{suffix}", float(v[s]))
+    c.log_metric(run_id, "test_n", test["n"])

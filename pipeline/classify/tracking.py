@@ -119,7 +119,7 @@ def train(config_path: str | Path, setting: str | None = None, examples_path: st
     ``track``). Returns the run's metrics record (also reports/runs/<run>/metrics.json)."""
     from . import build
     from .cv import cross_validate
-    from .examples import file_hash, read_examples
+    from .examples import TEST_FOLD, file_hash, read_examples
     from .plots import plot_reliability
 
     cfg = load_config(config_path, setting)
@@ -129,7 +129,7 @@ def train(config_path: str | Path, setting: str | None = None, examples_path: st
         from ..errors import InputError
 
         raise InputError(f"no examples at {path}: run `imr split` first")
-    examples = read_examples(path)
+    examples = [e for e in read_examples(path) if e.fold != TEST_FOLD]  # the frozen test: `imr evaluate`
     if not m.train_on_unscored:  # health-plan hard cases: left out of training too
         examples = [e for e in examples if e.scored]
     if m.limit:  # tiny configs for tests
@@ -156,6 +156,7 @@ def train(config_path: str | Path, setting: str | None = None, examples_path: st
         "reliability": cv["reliability"], "calibrator": cv["calibrator"].to_dict(),
         "cv_seconds": cv["cv_seconds"], "fit_seconds": fit_seconds, **cpu,
         "data_version": file_hash(path), "git_commit": git_commit(), "params": m.params,
+        "examples": str(path),
     }
     with (out / "oof_predictions.jsonl").open("w") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in cv["oof"])

@@ -45,6 +45,11 @@ class Setting(str, enum.Enum):
     prior = "prior"
 
 
+class Engine(str, enum.Enum):
+    local = "local"
+    spark = "spark"
+
+
 class Format(str, enum.Enum):
     jsonl = "jsonl"
     parquet = "parquet"

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from . import app, finish, progress_off
+from . import Engine, Format, app, finish, progress_off
 
 PATHS = typer.Argument(..., help="PDF or .txt letters, folders of them (recursive), DMHC IMR CSV exports, "
                                  "or CSV/JSONL tables with a text column (and an id column).")
@@ -86,6 +86,57 @@ def tag(
     job = Job("tag", out, errors, "jsonl", identity={"model": str(model or "default")}, batch_size=16,
               restart=restart, quiet=quiet, unit="records")
     finish(run_job(paths, lambda recs: tag_batch(nlp, recs), job))
+
+
+@app.command()
+def extract(
+    paths: Optional[List[str]] = typer.Argument(None, help="Letters, folders, DMHC exports or id,text tables, as "
+                                                "for `imr parse` (with --engine spark also hdfs://, s3a:// ...)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="One row per disputed item: jsonl, parquet or "
+                                       "csv (by extension or --format); a Parquet folder with --engine spark."),
+    fmt: Optional[Format] = typer.Option(None, "--format", "-f", help="Default: OUT's extension, else jsonl."),
+    errors: Optional[Path] = ERRORS,
+    model: Optional[Path] = typer.Option(None, "--model", help="The tagger (default: models/tagger, or the "
+                                         "rules alone if it is missing)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (streams, resumable) or spark."),
+    master: str = typer.Option("local[2]", "--master", help="Spark master URL for --engine spark."),
+    schema: bool = typer.Option(False, "--schema", help="Print the row schema (JSON Schema) and exit."),
+    restart: bool = RESTART,
+    quiet: bool = QUIET,
+) -> None:
+    """One row per disputed item: parsed fields, treatment mentions and category, diagnoses.
+
+    Each row holds the item's parsed fields and both guideline lines normalized, the item's
+    own TREATMENT mention(s) with a treatment category, and the case's DIAGNOSIS mentions
+    with a body region (negated ones in their own list). `imr predict` writes the same rows
+    with the scores. Records that cannot be read go to the errors file; killed, the same
+    command resumes.
+
+    Example: imr extract data/raw/dwc_letters/text --out data/extracted/items.parquet
+    """
+    import json
+
+    from ..errors import InputError
+    from ..extract.records import EXTRACT_FIELDS, json_schema
+    from ..io.writers import check_output, default_errors_path
+
+    if schema:
+        typer.echo(json.dumps(json_schema(EXTRACT_FIELDS, "imr item row"), indent=2))
+        return
+    if not paths or out is None:
+        raise InputError("give the inputs (PATHS...) and --out")
+    progress_off(quiet)
+    if engine is Engine.spark:
+        from ..serve.spark import run_spark
+
+        finish(run_spark("extract", paths, out, errors, master, tagger=model))
+        return
+    from ..extract.items import extract as run
+    from ..nlp.build import load_tagger
+
+    check_output(out, errors or default_errors_path(out))  # before the tagger is loaded
+    finish(run(paths, load_tagger(model), out, errors, fmt.value if fmt else None, quiet=quiet,
+               restart=restart, model_ref=str(model or "default")))
 
 
 @app.command("train-tagger")

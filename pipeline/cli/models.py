@@ -16,28 +16,35 @@ Metric = enum.Enum("Metric", {k: k for k in METRICS}, type=str)
 
 @app.command()
 def split(
-    letters: Path = typer.Option(Path("data/parsed/letters.jsonl"), "--letters", help="Parsed letters (imr parse)."),
+    items: Path = typer.Option(Path("data/extracted/dwc-items.jsonl"), "--items", help="DWC item rows "
+                               "(imr extract)."),
     health_plan: Path = typer.Option(Path("data/raw/imr_appeals_persius/case_backgrounds.csv"), "--health-plan",
                                      help="Health-plan case backgrounds CSV."),
+    health_plan_items: Optional[Path] = typer.Option(None, "--health-plan-items", help="The backgrounds' item "
+                                                     "rows (imr extract), for the structured model's facets."),
     out: Path = typer.Option(Path("data/examples"), "--out", "-o", help="Folder for <domain>-<setting>.jsonl."),
     folds: int = typer.Option(5, "--folds", min=2, help="Number of grouped folds."),
-    seed: int = typer.Option(13, "--seed", help="Fold assignment seed."),
+    seed: int = typer.Option(13, "--seed", help="Fold and test split seed."),
+    test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.0, max=0.5, help="The frozen test split: "
+                                        "the latest letters by decision date, a stratified share of health-plan rows."),
 ) -> None:
-    """Build classifier examples (one per item per setting) with grouped, stratified folds.
+    """Build classifier examples (one per item per setting), a frozen test split and grouped folds.
 
     Writes dwc-rationale.jsonl, dwc-prior.jsonl (folds grouped by letter) and
-    health-plan-prior.jsonl (hard cases: training only, fold -1). Prior inputs pass the
-    leakage guard (no verdict phrase, no rationale text).
+    health-plan-prior.jsonl (hard cases: training only). The frozen test split (fold -2)
+    is never trained or chosen on; `imr evaluate` scores each champion on it once. Prior
+    inputs pass the leakage guard (no verdict phrase, no rationale text).
 
-    Example: imr split --letters data/parsed/letters.jsonl --out data/examples
+    Example: imr split --items data/extracted/dwc-items.jsonl --out data/examples
     """
     from ..classify.examples import build_all
     from ..errors import InputError
 
-    for p, flag in ((letters, "--letters"), (health_plan, "--health-plan")):
-        if not p.is_file():
-            raise InputError(f"{flag} {p} does not exist" + (": run `imr parse` first" if flag == "--letters" else ""))
-    counts = build_all(letters, health_plan, out, k=folds, seed=seed)
+    for p, flag in ((items, "--items"), (health_plan, "--health-plan"), (health_plan_items, "--health-plan-items")):
+        if p is not None and not p.is_file():
+            raise InputError(f"{flag} {p} does not exist" + (": run `imr extract` first" if "items" in flag else ""))
+    counts = build_all(items, health_plan, out, k=folds, seed=seed, test_fraction=test_fraction,
+                       health_plan_items=health_plan_items)
     typer.echo("split: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" -> {out}", err=True)
 
 
@@ -135,7 +142,7 @@ def runs(
     from ..report.runs import run_rows, runs_table, sort_rows
 
     if card:
-        from ..report.cards import read_card
+        from ..classify.cards import read_card
 
         typer.echo(read_card(card))
         return

@@ -21,7 +21,7 @@ def compare(
 
     One section per task (domain x setting): its runs table (every metric, best per column
     and champion marked), ROC, precision-recall and reliability curves, confusion matrices,
-    metrics by reviewer specialty, treatment type and guideline source; an error browser.
+    metrics by reviewer specialty, treatment category and guideline source; an error browser.
 
     Example: imr compare --experiment imr-outcome --out reports/compare.html
     """

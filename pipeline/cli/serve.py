@@ -7,12 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from . import Format, Setting, app, finish, progress_off
-
-
-class Engine(str, enum.Enum):
-    local = "local"
-    spark = "spark"
+from . import Engine, Format, Setting, app, finish, progress_off
 
 
 class Quantize(str, enum.Enum):
@@ -57,6 +52,8 @@ def predict(
                                "spark://HOST:7077, yarn, k8s://https://HOST:PORT."),
     batch_letters: int = typer.Option(32, "--batch-letters", min=1, help="Records per batch (memory bound and "
                                       "resume granularity)."),
+    tagger: Optional[Path] = typer.Option(None, "--tagger", help="The tagger for the item rows' entities "
+                                          "(default: models/tagger, or the rules alone if it is missing)."),
     restart: bool = typer.Option(False, "--restart", help="Discard an interrupted run's work and start over."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (cron jobs)."),
 ) -> None:
@@ -84,14 +81,16 @@ def predict(
     if engine is Engine.spark:
         from ..serve.spark import predict_spark
 
-        summary = predict_spark(paths, model, out, errors, master=master, setting=st, quiet=quiet)
+        summary = predict_spark(paths, model, out, errors, master=master, setting=st, tagger=tagger)
     else:
+        from ..nlp.build import load_tagger
         from ..serve.batch import predict as run_batch
         from ..serve.scorers import load_scorer
 
         scorer = load_scorer(model, setting=st, domain=domain)
         summary = run_batch(paths, scorer, out, errors, fmt=fmt.value if fmt else None,
-                            batch_letters=batch_letters, quiet=quiet, restart=restart, model_ref=model)
+                            batch_letters=batch_letters, quiet=quiet, restart=restart, model_ref=model,
+                            nlp=load_tagger(tagger), tagger_ref=str(tagger or "default"))
     finish(summary)
 
 

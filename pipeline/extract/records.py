@@ -1,10 +1,11 @@
 """The item record: one row per disputed item, the schema written down once.
 
-`ITEM_FIELDS` lists every column with its type and meaning; the Arrow schema (Parquet), the
-JSON Schema (``imr extract --schema``, checked in tests) and the CSV column order all come
-from it. Letters give one row per item (``id`` = ``<case_number>#<index>``); ``id,text``
-table rows give one row each (``id`` = the row's id, the letter and item fields empty).
-`pipeline.serve` adds the prediction columns to the same rows (`PREDICTION_FIELDS`).
+`ITEM_FIELDS` (parsed), `ENTITY_FIELDS` (tagged) and `PREDICTION_FIELDS` (scored) list every
+column with its type and meaning; the Arrow schema (Parquet), the JSON Schema (``imr
+extract --schema``, checked in tests) and the CSV column order all come from them. ``imr
+extract`` writes `EXTRACT_FIELDS`; ``imr predict`` the same rows with the prediction.
+Letters give one row per item (``id`` = ``<case_number>#<index>``); ``id,text`` table rows
+give one row each (``id`` = the row's id, the letter and item fields empty).
 """
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ ITEM_FIELDS: tuple[Field, ...] = (
     Field("claims_administrator_guidelines", "citations", "the claims administrator's line, normalized"),
     Field("maximus_guidelines", "citations", "the MAXIMUS line, normalized"),
 )
+ENTITY_FIELDS: tuple[Field, ...] = (
+    Field("treatments", "mentions", "the item's own TREATMENT mention(s), offsets into the letter text (none: "
+                                    "the item text, offsets empty)"),
+    Field("treatment_category", "string", "the treatment's category (vocab/treatment_categories.json; other "
+                                          "when unknown)"),
+    Field("diagnoses", "diagnoses", "the case's asserted DIAGNOSIS mentions, each once, with a body region"),
+    Field("negated_diagnoses", "diagnoses", "DIAGNOSIS mentions only ever negated or ruled out"),
+    Field("body_regions", "strings", "the body regions of the asserted diagnoses (vocab/body_regions.json)"),
+)
 PREDICTION_FIELDS: tuple[Field, ...] = (
     Field("model", "string", "the model that scored the item"),
     Field("setting", "string", "rationale | prior: what the model reads"),
@@ -58,7 +68,10 @@ PREDICTION_FIELDS: tuple[Field, ...] = (
     Field("prediction", "string", "Overturned when p_overturned >= threshold, else Upheld"),
     Field("threshold", "number", "the model's decision threshold (macro-F1 on out-of-fold scores)"),
 )
+EXTRACT_FIELDS = ITEM_FIELDS + ENTITY_FIELDS
+NESTED = ("citations", "mentions", "diagnoses", "strings")  # list-valued types (JSON text in a CSV)
 CITATION_FIELDS = tuple(f.name for f in ITEM_FIELDS if f.type == "citations")
+JSON_FIELDS = tuple(f.name for f in EXTRACT_FIELDS if f.type in NESTED)
 
 
 def columns(fields: Sequence[Field]) -> list[str]:
@@ -68,20 +81,29 @@ def columns(fields: Sequence[Field]) -> list[str]:
 def arrow_schema(fields: Sequence[Field]):
     import pyarrow as pa
 
-    citation = pa.list_(pa.struct([(k, pa.string()) for k in CITATION_KEYS]))
+    mention = [("text", pa.string()), ("start", pa.int32()), ("end", pa.int32())]
     types = {"string": pa.string(), "date": pa.string(), "integer": pa.int32(), "number": pa.float64(),
-             "citations": citation}
+             "citations": pa.list_(pa.struct([(k, pa.string()) for k in CITATION_KEYS])),
+             "mentions": pa.list_(pa.struct(mention)),
+             "diagnoses": pa.list_(pa.struct(mention + [("body_region", pa.string())])),
+             "strings": pa.list_(pa.string())}
     return pa.schema([(f.name, types[f.type]) for f in fields])
 
 
 def json_schema(fields: Sequence[Field], title: str) -> dict[str, Any]:
     """A JSON Schema (draft 2020-12) of one row: every field present, nullable except ``source``."""
-    citation = {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in CITATION_KEYS},
-                "required": list(CITATION_KEYS), "additionalProperties": False}
-    types = {"string": {"type": ["string", "null"]},
+    def obj(props: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+    text, offset = {"type": ["string", "null"]}, {"type": ["integer", "null"]}
+    mention = {"text": {"type": "string"}, "start": offset, "end": offset}
+    types = {"string": text,
              "date": {"type": ["string", "null"], "pattern": r"^\d{4}-\d{2}-\d{2}$"},
              "integer": {"type": ["integer", "null"]}, "number": {"type": ["number", "null"]},
-             "citations": {"type": "array", "items": citation}}
+             "citations": {"type": "array", "items": obj({k: text for k in CITATION_KEYS})},
+             "mentions": {"type": "array", "items": obj(mention)},
+             "diagnoses": {"type": "array", "items": obj({**mention, "body_region": {"type": "string"}})},
+             "strings": {"type": "array", "items": {"type": "string"}}}
     props = {f.name: {**types[f.type], "description": f.doc} for f in fields}
     props["source"] = {"type": "string", "description": props["source"]["description"]}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, "type": "object",

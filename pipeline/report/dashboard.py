@@ -4,7 +4,7 @@ Runs are compared within their task (domain x setting) only: each task gets its 
 section with its runs table (every metric as mean ± std across folds, with a 95%
 interval when logged; the best value per column within the task marked; the champion from
 the registry alias), ROC / precision-recall / reliability curves (matplotlib, inline SVG),
-confusion matrices, metrics sliced by reviewer specialty, treatment type and guideline
+confusion matrices, metrics sliced by reviewer specialty, treatment category and guideline
 source, and an error browser. The page is a Jinja2 template (``templates/compare.html.j2``);
 nothing is fetched when it opens.
 
@@ -28,13 +28,13 @@ from .. import project, store
 from ..classify.metrics import LABELS, METRICS, PRIMARY, compute_metrics, fmt, lower_is_better, reliability
 from ..classify.plots import pr_figure, reliability_figure, roc_figure, to_svg
 from ..errors import StoreError
-from ..extract.facets import guideline_sources, specialty_family, treatment_type
+from ..extract.facets import guideline_sources, specialty_family, treatment_category
 from .runs import COMPARISON_TAG, COMPARISON_VALUE, RunRow, run_rows
 
 PREDICTIONS_ARTIFACT = "oof_predictions.jsonl"
 REPORT_ARTIFACT = "compare.html"
 SLICES = (("specialty", "the reviewer's first listed board certification"),
-          ("treatment type", "the disputed item, by the treatment vocabulary"),
+          ("treatment category", "the tagger's treatment mention of the item, by the treatment vocabulary"),
           ("guideline source", "cited in the claims administrator's guideline line; an item citing two "
                                "sources counts in both"))
 MAX_SLICE_ROWS = 8  # the most frequent values; the rest are summed up in one row
@@ -77,7 +77,7 @@ def load_predictions(c, run_id: str) -> list[dict[str, Any]]:
 def facets(rec: dict[str, Any]) -> dict[str, list[str]]:
     """The slice values of one predicted item (`pipeline.extract.facets`)."""
     return {"specialty": [specialty_family(rec.get("specialty"))],
-            "treatment type": [treatment_type(rec.get("item") or rec.get("text"))],
+            "treatment category": [rec.get("treatment_category") or treatment_category(rec.get("item") or rec.get("text"))],
             "guideline source": guideline_sources(rec.get("guideline"))}
 
 

@@ -2,7 +2,8 @@
 
 A run's metrics are what ``imr train`` logs: ``<metric>_mean`` and ``<metric>_std`` across
 folds (`pipeline.classify.metrics.METRICS`), plus, when present, ``<metric>_low`` /
-``<metric>_high`` (a 95% bootstrap interval) and ``test_<metric>`` (the frozen test split).
+``<metric>_high`` (a 95% bootstrap interval), and for champions ``test_<metric>`` (with
+``_low`` / ``_high``: the frozen test split, scored once by ``imr evaluate``).
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ class RunRow:
     setting: str
     date: str
     experiment_id: str
-    metrics: dict[str, dict[str, float]]  # metric -> {mean, std, low, high, test} (those logged)
+    metrics: dict[str, dict[str, float]]  # metric -> {mean, std, low, high} (those logged)
     aliases: list[str] = field(default_factory=list)
+    test: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> {mean, low, high}: frozen test
 
     @property
     def task(self) -> str:
@@ -61,12 +63,16 @@ def training_runs(experiment: str | None = OUTCOME_EXPERIMENT, run_ids: Sequence
     return [r for r in runs if not is_comparison(r)]
 
 
-def logged_metrics(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
-    """A run's logged metrics grouped per classifier metric (see the module doc)."""
+def logged_metrics(metrics: dict[str, float], prefix: str = "") -> dict[str, dict[str, float]]:
+    """A run's logged metrics grouped per classifier metric (see the module doc): the
+    cross-validated ones, or with ``prefix="test_"`` the frozen-test ones."""
     out: dict[str, dict[str, float]] = {}
     for m in METRICS:
-        parts = {k: metrics.get(f"{m}_{k}") for k in ("mean", "std", "low", "high")}
-        parts["test"] = metrics.get(f"test_{m}")
+        if prefix:
+            parts = {"mean": metrics.get(f"{prefix}{m}"), "low": metrics.get(f"{prefix}{m}_low"),
+                     "high": metrics.get(f"{prefix}{m}_high")}
+        else:
+            parts = {k: metrics.get(f"{m}_{k}") for k in ("mean", "std", "low", "high")}
         parts = {k: v for k, v in parts.items() if v is not None and not math.isnan(v)}
         if parts:
             out[m] = parts
@@ -86,7 +92,7 @@ def run_rows(experiment: str | None = OUTCOME_EXPERIMENT, run_ids: Sequence[str]
             setting=p.get("setting") or t.get("setting") or "?",
             date=datetime.fromtimestamp(r.info.start_time / 1000).strftime("%Y-%m-%d %H:%M"),
             experiment_id=r.info.experiment_id, metrics=logged_metrics(r.data.metrics),
-            aliases=aliases.get(r.info.run_id, [])))
+            aliases=aliases.get(r.info.run_id, []), test=logged_metrics(r.data.metrics, "test_")))
     return rows
 
 
@@ -137,9 +143,9 @@ def runs_table(rows: list[RunRow], metrics: Sequence[str] = METRICS) -> str:
     table.add_column("date")
     table.add_column("alias")
     for r in rows:
-        test = r.metrics.get("auroc", {}).get("test")
+        t = r.test.get("auroc")
         table.add_row(r.name, r.model, r.task, *(cell(r.metrics.get(m)) for m in metrics),
-                      "-" if test is None else f"{test:.3f}", r.date, ",".join(r.aliases))
+                      cell(t), r.date, ",".join(r.aliases))
     buf = io.StringIO()
     Console(file=buf, width=10_000, force_terminal=False, color_system=None).print(table)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()).strip("\n")

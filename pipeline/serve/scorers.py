@@ -87,8 +87,9 @@ class PyfuncScorer:
 
         if not len(examples):
             return np.zeros(0)
-        frame = pd.DataFrame({"id": [e.id for e in examples], "text": [e.text for e in examples],
-                              "specialty": [getattr(e, "specialty", None) for e in examples]})
+        from ..classify.pyfunc import frame_row
+
+        frame = pd.DataFrame([frame_row(e) for e in examples])
         return as_p_overturned(self.model.predict(frame), len(examples))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline import classify as classifiers
-from pipeline.extract.facets import guideline_sources, specialty_family, treatment_type
+from pipeline.extract.facets import guideline_sources, specialty_family, treatment_category as treatment_type
 from pipeline.classify.transformer import head_tail, windowed_ids
 from pipeline.encoders import encoder_path
 from pipeline.classify.examples import Example

@@ -60,10 +60,11 @@ def test_champion_loads_and_scores(mlflow_store):
 
 
 def test_logged_metrics_are_grouped_per_metric():
-    got = logged_metrics({"auroc_mean": 0.8, "auroc_std": 0.1, "auroc_low": 0.7, "auroc_high": 0.9,
-                          "fold_auroc": 0.7, "ece_mean": 0.05, "test_auroc": 0.66, "cv_seconds": 3.0})
-    assert got == {"auroc": {"mean": 0.8, "std": 0.1, "low": 0.7, "high": 0.9, "test": 0.66},
-                   "ece": {"mean": 0.05}}
+    logged = {"auroc_mean": 0.8, "auroc_std": 0.1, "auroc_low": 0.7, "auroc_high": 0.9, "fold_auroc": 0.7,
+              "ece_mean": 0.05, "test_auroc": 0.66, "test_auroc_low": 0.5, "test_auroc_high": 0.8, "cv_seconds": 3.0}
+    assert logged_metrics(logged) == {"auroc": {"mean": 0.8, "std": 0.1, "low": 0.7, "high": 0.9},
+                                      "ece": {"mean": 0.05}}
+    assert logged_metrics(logged, "test_") == {"auroc": {"mean": 0.66, "low": 0.5, "high": 0.8}}
 
 
 def test_cli_runs_sorted_and_promote_exports_the_champion(mlflow_store, tmp_path):

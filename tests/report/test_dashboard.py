@@ -108,7 +108,7 @@ def test_page_renders_in_chromium(page):
                 assert all(c["len"] > 10 for c in p["curves"]) or p["kind"] == "reliability"
             assert sorted(cm["run"] for cm in s["cms"]) == mine
             assert all(len(cm["n"]) == 4 and sum(cm["n"]) > 0 for cm in s["cms"])
-            assert {x["dim"] for x in s["slices"]} == {"specialty", "treatment type", "guideline source"}
+            assert {x["dim"] for x in s["slices"]} == {"specialty", "treatment category", "guideline source"}
             assert all(x["rows"] >= 2 for x in s["slices"])
         assert any(r["champion"] for s in tasks.values() for r in s["runs"])
         assert got["widest"] <= got["viewport"]  # nothing scrolls sideways

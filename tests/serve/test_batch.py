@@ -15,6 +15,7 @@ import pytest
 from pipeline.extract.records import ITEM_FIELDS
 from pipeline.io.jobs import Job, JobMismatch, Parts
 from pipeline.io.sources import read_records
+from pipeline.nlp.build import build_nlp
 from pipeline.serve.batch import COLUMNS, predict, predict_batch, read_predictions
 from pipeline.serve.scorers import FunctionScorer
 
@@ -93,12 +94,13 @@ def test_resume_skips_done_records_and_guards_the_job(tmp_path):
 
     sc = FunctionScorer(fn, setting="prior", name="const")
     out = tmp_path / "o.jsonl"
-    job = Job("predict", out, identity={"model": "const", "setting": "prior", "threshold": 0.5, "model_ref": "const"})
+    job = Job("predict", out, identity={"model": "const", "setting": "prior", "threshold": 0.5, "model_ref": "const",
+                                        "tagger": "default"})
     identity = {**job.identity, "command": "predict", "format": "jsonl", "inputs": [str(d)],
                 "errors": str(tmp_path / "o.errors.jsonl")}
     parts = Parts(out, identity)  # an interrupted run that finished 2 letters
     recs = list(read_records(sorted(d.iterdir())))[:2]
-    rows, _ = predict_batch(sc, recs)
+    rows, _ = predict_batch(sc, build_nlp(), recs)
     parts.write([r.source for r in recs], rows, [])
     parts.release()
     n_first = len(seen)

@@ -19,11 +19,10 @@ def exported(tiny_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def examples():
-    from pipeline.serve.batch import model_inputs
+    from pipeline.classify.examples import letter_examples
     from pipeline.io.sources import read_records
 
-    letters = list(read_records(sorted(LETTERS_TXT.glob("*.txt"))[:12]))
-    return [e for lt in letters for e in model_inputs(lt, "prior")]
+    return letter_examples(read_records(sorted(LETTERS_TXT.glob("*.txt"))[:12]), "prior")
 
 
 def test_export_folder(exported):
