@@ -29,12 +29,15 @@ def _mention(e) -> dict[str, Any]:
 
 
 def diagnoses(doc) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(asserted, negated) DIAGNOSIS mentions of a doc outside its header, each text once
+    """(asserted, negated) DIAGNOSIS mentions of a doc outside a letter's header, each text once
     (first mention's offsets) with its body region; a text both asserted and negated is asserted."""
+    from ..nlp.tag import has_header
+
+    skip_header = has_header(doc)
     asserted: dict[str, dict[str, Any]] = {}
     negated: dict[str, dict[str, Any]] = {}
     for e in doc.ents:
-        if e.label_ != "DIAGNOSIS" or e._.section == "header":
+        if e.label_ != "DIAGNOSIS" or (skip_header and e._.section == "header"):
             continue
         m = {**_mention(e), "body_region": body_region(e.text)}
         (negated if e._.negated else asserted).setdefault(m["text"].lower(), m)

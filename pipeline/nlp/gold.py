@@ -21,6 +21,24 @@ def letters_dir() -> Path:
     return project.data_dir() / "raw" / "dwc_letters" / "text"
 
 
+def texts_path() -> Path:
+    """The hand-annotated health-plan texts (data/annotations/health_plan/README.md)."""
+    return project.data_dir() / "annotations" / "health_plan" / "annotations.jsonl"
+
+
+def load_texts(split: str | None = None, path: str | Path | None = None) -> list[dict]:
+    """The annotated health-plan texts ({id, text, spans, split, ...}) of one split (train, dev,
+    or test: the frozen part, scored only), or all of them."""
+    items = []
+    with Path(path or texts_path()).open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rec = json.loads(line)
+                if split is None or rec["split"] == split:
+                    items.append(rec)
+    return items
+
+
 def sets() -> dict[str, Path]:
     return {"gold": gold_dir(), "dev": dev_dir()}
 

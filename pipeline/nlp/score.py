@@ -63,6 +63,22 @@ def evaluate(nlp: Language, gold: Optional[list[str | Path]] = None) -> dict[str
     return result
 
 
+def predict_texts(nlp: Language, items: list[dict]):
+    """(id, text, predicted, annotated) per annotated text ({id, text, spans}: the health-plan
+    annotations, `pipeline.nlp.gold.load_texts`)."""
+    for it, doc in zip(items, nlp.pipe(it["text"] for it in items)):
+        pred = [(e["start"], e["end"], e["label"]) for e in scored_entities(doc)]
+        yield it["id"], it["text"], pred, [(s["start"], s["end"], s["label"]) for s in it["spans"]]
+
+
+def evaluate_texts(nlp: Language, items: list[dict]) -> dict[str, dict]:
+    """`evaluate` for annotated free texts."""
+    rows = list(predict_texts(nlp, items))
+    result = score_spans([(p, g) for _, _, p, g in rows])
+    result["_letters"] = len(rows)
+    return result
+
+
 def span_errors(case: str, text: str, pred, gold) -> list[dict]:
     """The disagreements of one letter: ``boundary`` (same label, overlapping, other offsets),
     ``label`` (same offsets, other label), ``missed`` (annotated, nothing overlapping with its

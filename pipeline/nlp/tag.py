@@ -16,9 +16,17 @@ def entities(doc: Doc) -> list[dict[str, Any]]:
             for e in doc.ents]
 
 
+def has_header(doc: Doc) -> bool:
+    """Whether the doc is a letter with a header before its first section (a free text, with no
+    section title, is all "header" and counts whole)."""
+    return any(s[0] != "header" for s in doc._.sections or [])
+
+
 def scored_entities(doc: Doc) -> list[dict[str, Any]]:
-    """The entities the annotation guideline counts: header excepted, no negated diagnosis."""
-    return [e for e in entities(doc) if e["section"] != "header"
+    """The entities the annotation guideline counts: a letter's header excepted, no negated
+    diagnosis."""
+    skip_header = has_header(doc)
+    return [e for e in entities(doc) if not (skip_header and e["section"] == "header")
             and not (e["negated"] and e["label"] == "DIAGNOSIS")]
 
 
