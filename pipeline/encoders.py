@@ -87,3 +87,37 @@ def encoder_path(name: str) -> str:
         return name
     raise LookupError(f"encoder {name!r} is neither a packaged encoder ({', '.join(ENCODERS)}) "
                       "nor a local folder: hub names are not used")
+
+
+_EMBEDDINGS: dict[tuple[str, int, str], "object"] = {}  # (encoder, max_length, sha1 of text) -> vector
+
+
+def embed(texts, encoder: str = MPNET, max_length: int = 512, batch_size: int = 16):
+    """Mean-pooled last hidden states of ``encoder`` (how the sentence-transformers encoders were
+    trained) for each text, as a float32 array; texts longer than ``max_length`` tokens are cut.
+    Each text is embedded once per process (a cross-validation embeds every row once)."""
+    import hashlib
+
+    import numpy as np
+
+    texts = list(texts)
+    keys = [(encoder, max_length, hashlib.sha1(t.encode("utf-8")).hexdigest()) for t in texts]
+    todo = sorted({k: t for k, t in zip(keys, texts) if k not in _EMBEDDINGS}.items(), key=lambda kt: len(kt[1]))
+    if todo:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = encoder_path(encoder)
+        tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+        with torch.inference_mode():
+            for s in range(0, len(todo), batch_size):
+                chunk = todo[s:s + batch_size]
+                b = tok([t for _, t in chunk], truncation=True, max_length=max_length, padding=True,
+                        return_tensors="pt")
+                h = model(**b).last_hidden_state
+                m = b["attention_mask"].unsqueeze(-1).to(h.dtype)
+                for (k, _), v in zip(chunk, ((h * m).sum(1) / m.sum(1).clamp(min=1.0)).numpy()):
+                    _EMBEDDINGS[k] = v.astype(np.float32)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([_EMBEDDINGS[k] for k in keys])

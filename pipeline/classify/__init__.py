@@ -1,7 +1,8 @@
 """Outcome classifiers with one interface: ``fit`` / ``predict_proba`` / ``save`` / ``load``.
 
 ``kind`` (in configs/<model>.yaml) picks the class: ``majority``, ``tfidf_lr``, ``structured``
-(scikit-learn baselines, `baselines.py`) or ``transformer`` (`transformer.py`).
+(scikit-learn baselines, `baselines.py`), ``embed_ensemble`` (TF-IDF + sentence embeddings,
+`ensemble.py`) or ``transformer`` (`transformer.py`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ def classifier_class(kind: str) -> type[Classifier]:
     if kind == "transformer":
         from .transformer import TransformerClassifier
         return TransformerClassifier
+    if kind == "embed_ensemble":
+        from .ensemble import EmbeddingEnsemble
+        return EmbeddingEnsemble
     from . import baselines
     try:
         return {"majority": baselines.MajorityClassifier, "tfidf_lr": baselines.TfidfLR,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +19,7 @@ def _pyplot():
 
 
 def _square(title: str, xlabel: str, ylabel: str, size: float):
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(size, size))
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
@@ -76,7 +76,7 @@ def reliability_figure(curves: Sequence[tuple[str, list[dict[str, float]], str]]
 
 
 def save_png(fig, path: str | Path, dpi: int = 110) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
@@ -86,7 +86,7 @@ def save_png(fig, path: str | Path, dpi: int = 110) -> Path:
 
 def to_svg(fig, attrs: dict[str, Any] | None = None) -> str:
     """The figure as an inline ``<svg>`` element (no XML header), with extra attributes."""
-    plt = _pyplot()
+    plt = pyplot()
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
     plt.close(fig)

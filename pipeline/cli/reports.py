@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from . import app
+from . import Engine, app
 
 
 @app.command()
@@ -55,3 +55,32 @@ def ui(
         raise typer.Exit(subprocess.call(cmd))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
+
+
+@app.command()
+def analyze(
+    paths: List[str] = typer.Argument(..., help="Item rows of imr extract / imr predict (jsonl, parquet, csv), "
+                                      "letters (PDF, .txt, folders: tagged on the fly) or DMHC IMR exports."),
+    out: Path = typer.Option(Path("reports/corpus.html"), "--out", "-o", help="The HTML report."),
+    csv_dir: Optional[Path] = typer.Option(None, "--csv-dir", help="One CSV per table (default: OUT without "
+                                           "its extension, a folder)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (streams) or spark (item rows and DMHC "
+                                  "exports only; extract letters first)."),
+    master: str = typer.Option("local[2]", "--master", help="Spark master URL for --engine spark."),
+) -> None:
+    """Overturn rates with Wilson 95% intervals and counts, by treatment, guideline, specialty,
+    body region and month (DWC) or category and year (DMHC): one HTML page and a CSV per table.
+
+    Example: imr analyze data/extracted/dwc-items.jsonl --out reports/corpus.html
+    """
+    from ..io.writers import check_output
+    from ..report.corpus import analyze as run
+
+    check_output(out)
+    res = run(paths, out, csv_dir, master=master if engine is Engine.spark else None)
+    for key in ("dwc", "dmhc"):
+        o = res[key]
+        if o["items"]:
+            typer.echo(f"analyze {key}: {o['decided']} decided items, {o['overturned']} Overturned "
+                       f"({100 * o['rate']:.1f}% [{100 * o['low']:.1f}, {100 * o['high']:.1f}])", err=True)
+    typer.echo(f"analyze: {res['tables']} tables -> {out}, {res['csv_dir']}/", err=True)
