@@ -1,6 +1,6 @@
 """TF-IDF and sentence-embedding models averaged: the leak-free predictor for short case texts.
 
-Two members on the same inputs, each fit with its own class-balancing:
+Two members on the same inputs:
 
 1. word 1-2-gram TF-IDF (raw term counts, ``min_df`` rows) + logistic regression;
 2. mean-pooled ``encoder`` embeddings (`pipeline.encoders.embed`: all-mpnet-base-v2 by
@@ -44,7 +44,7 @@ class _EmbeddingSVC:
         En = E / np.linalg.norm(E, axis=1, keepdims=True)
         self.mu = En.mean(0)
         self.U = np.linalg.svd(En - self.mu, full_matrices=False)[2][: self.drop_pcs]
-        self.svm = SVC(C=self.C, kernel="rbf", gamma="scale", class_weight="balanced").fit(self._post(E), y)
+        self.svm = SVC(C=self.C, kernel="rbf", gamma="scale").fit(self._post(E), y)
         return self
 
     def decision_function(self, E: np.ndarray) -> np.ndarray:
@@ -67,7 +67,7 @@ class EmbeddingEnsemble(Classifier):
         p = self.params
         tfidf = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=p["min_df"], sublinear_tf=False,
                                               strip_accents="unicode", lowercase=True),
-                              LogisticRegression(C=p["tfidf_C"], class_weight="balanced", max_iter=5000))
+                              LogisticRegression(C=p["tfidf_C"], max_iter=5000))
         return tfidf, _EmbeddingSVC(p["svc_C"], p["drop_pcs"])
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -54,6 +54,12 @@ def predict(
                                       "resume granularity)."),
     tagger: Optional[Path] = typer.Option(None, "--tagger", help="The tagger for the item rows' entities "
                                           "(default: models/tagger, or the rules alone if it is missing)."),
+    explain: bool = typer.Option(False, "--explain", help="Add each item's evidence: the 1-3 input sentences "
+                                 "that move p_overturned most (up to 41 scorings an item)."),
+    similar: int = typer.Option(0, "--similar", min=0, help="Add the K nearest decided items of the training "
+                                "corpus (never the item's own letter)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="The similarity index (default: models/dwc-index, "
+                                         "built by imr index)."),
     restart: bool = typer.Option(False, "--restart", help="Discard an interrupted run's work and start over."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (cron jobs)."),
 ) -> None:
@@ -67,6 +73,8 @@ def predict(
     pass the leakage guard.
 
     Example: imr predict data/raw/dwc_letters/pdf --model models/dwc-prior --out preds.parquet
+
+    Example: imr predict data/raw/seed --model champion --explain --similar 3 --out seed.jsonl
     """
     from ..classify.registry import ALIASES
     from ..io.writers import check_output, default_errors_path
@@ -79,8 +87,11 @@ def predict(
     if model.strip().lstrip("@") in ALIASES:
         domain, st = champion_task(paths, st)
     if engine is Engine.spark:
+        from ..errors import InputError
         from ..serve.spark import predict_spark
 
+        if explain or similar:
+            raise InputError("--explain and --similar run on the local engine (--engine local)")
         summary = predict_spark(paths, model, out, errors, master=master, setting=st, tagger=tagger)
     else:
         from ..nlp.build import load_tagger
@@ -90,7 +101,8 @@ def predict(
         scorer = load_scorer(model, setting=st, domain=domain)
         summary = run_batch(paths, scorer, out, errors, fmt=fmt.value if fmt else None,
                             batch_letters=batch_letters, quiet=quiet, restart=restart, model_ref=model,
-                            nlp=load_tagger(tagger), tagger_ref=str(tagger or "default"))
+                            nlp=load_tagger(tagger), tagger_ref=str(tagger or "default"), explain=explain,
+                            similar=similar, index_path=index)
     finish(summary)
 
 
@@ -110,3 +122,30 @@ def export(
     out = out or Path("models") / (Path(model.rstrip("/")).name.replace("@", "-").replace(":", "-") + "-onnx")
     path = run_export(model, out, quantize=quantize.value if quantize else None)
     typer.echo(f"export: {model} -> {path} ({', '.join(sorted(p.name for p in path.glob('*.onnx')))})", err=True)
+
+
+@app.command()
+def index(
+    items: Path = typer.Option(Path("data/extracted/dwc-items.jsonl"), "--items", help="DWC item rows (imr extract)."),
+    examples: Path = typer.Option(Path("data/examples/dwc-prior.jsonl"), "--examples", help="Examples of imr "
+                                  "split: their frozen test letters stay out of the index."),
+    out: Path = typer.Option(Path("models/dwc-index"), "--out", "-o", help="The index folder."),
+) -> None:
+    """Build the index of past decisions that `imr predict --similar K` searches.
+
+    Every decided item outside the frozen test split: a sentence embedding of its item and
+    case summary, with its case number, item, decision and date.
+
+    Example: imr index --items data/extracted/dwc-items.jsonl --out models/dwc-index
+    """
+    from ..classify.examples import TEST_FOLD, read_examples
+    from ..errors import InputError
+    from ..io.records import read_jsonl
+    from ..serve.similar import build
+
+    for p, flag in ((items, "--items"), (examples, "--examples")):
+        if not p.is_file():
+            raise InputError(f"{flag} {p} does not exist: run `imr extract` and `imr split` first")
+    test = {e.group for e in read_examples(examples) if e.fold == TEST_FOLD}
+    path = build(list(read_jsonl(items)), test, out)
+    typer.echo(f"index: {path} ({(path / 'index.json').read_text().strip()})", err=True)

@@ -67,11 +67,16 @@ PREDICTION_FIELDS: tuple[Field, ...] = (
     Field("p_overturned", "number", "calibrated probability that the UR denial is overturned"),
     Field("prediction", "string", "Overturned when p_overturned >= threshold, else Upheld"),
     Field("threshold", "number", "the model's decision threshold (macro-F1 on out-of-fold scores)"),
+    Field("evidence", "evidence", "with --explain: the 1-3 input sentences that move p_overturned most, each "
+                                  "with delta = p(full input) - p(without it)"),
+    Field("similar", "neighbours", "with --similar K: the K nearest decided items of the training corpus (never "
+                                   "the item's own letter), with their decision and cosine similarity"),
 )
 EXTRACT_FIELDS = ITEM_FIELDS + ENTITY_FIELDS
-NESTED = ("citations", "mentions", "diagnoses", "strings")  # list-valued types (JSON text in a CSV)
+NESTED = ("citations", "mentions", "diagnoses", "strings", "evidence", "neighbours")  # lists (JSON text in a CSV)
+NEIGHBOUR_KEYS = ("id", "case_number", "index", "item", "decision", "decision_date", "treatment_category")
 CITATION_FIELDS = tuple(f.name for f in ITEM_FIELDS if f.type == "citations")
-JSON_FIELDS = tuple(f.name for f in EXTRACT_FIELDS if f.type in NESTED)
+JSON_FIELDS = tuple(f.name for f in EXTRACT_FIELDS + PREDICTION_FIELDS if f.type in NESTED)
 
 
 def columns(fields: Sequence[Field]) -> list[str]:
@@ -86,7 +91,10 @@ def arrow_schema(fields: Sequence[Field]):
              "citations": pa.list_(pa.struct([(k, pa.string()) for k in CITATION_KEYS])),
              "mentions": pa.list_(pa.struct(mention)),
              "diagnoses": pa.list_(pa.struct(mention + [("body_region", pa.string())])),
-             "strings": pa.list_(pa.string())}
+             "strings": pa.list_(pa.string()),
+             "evidence": pa.list_(pa.struct([("text", pa.string()), ("delta", pa.float64())])),
+             "neighbours": pa.list_(pa.struct([(k, pa.int32() if k == "index" else pa.string())
+                                               for k in NEIGHBOUR_KEYS] + [("similarity", pa.float64())]))}
     return pa.schema([(f.name, types[f.type]) for f in fields])
 
 
@@ -103,7 +111,11 @@ def json_schema(fields: Sequence[Field], title: str) -> dict[str, Any]:
              "citations": {"type": "array", "items": obj({k: text for k in CITATION_KEYS})},
              "mentions": {"type": "array", "items": obj(mention)},
              "diagnoses": {"type": "array", "items": obj({**mention, "body_region": {"type": "string"}})},
-             "strings": {"type": "array", "items": {"type": "string"}}}
+             "strings": {"type": "array", "items": {"type": "string"}},
+             "evidence": {"type": "array", "items": obj({"text": {"type": "string"}, "delta": {"type": "number"}})},
+             "neighbours": {"type": "array", "items": obj({**{k: {"type": ["integer", "null"]} if k == "index"
+                                                             else text for k in NEIGHBOUR_KEYS},
+                                                          "similarity": {"type": "number"}})}}
     props = {f.name: {**types[f.type], "description": f.doc} for f in fields}
     props["source"] = {"type": "string", "description": props["source"]["description"]}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, "type": "object",

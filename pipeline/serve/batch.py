@@ -38,10 +38,13 @@ def model_inputs(rec: Letter | TextRow, setting: str, rows: list[dict[str, Any]]
 
 
 def scored_rows(rows: list[dict[str, Any]], probs: Sequence[float], info: dict[str, Any]) -> list[dict[str, Any]]:
-    """Item rows with the prediction columns, in output column order."""
+    """Item rows with the prediction columns, in output column order (evidence and similar
+    items when the row already holds them, else empty)."""
     threshold = float(info["threshold"])
     out = []
     for r, p in zip(rows, probs):
+        r.setdefault("evidence", [])
+        r.setdefault("similar", [])
         r.update({"model": info["model"], "setting": info["setting"], "p_overturned": float(p),
                   "threshold": threshold, "prediction": "Overturned" if float(p) >= threshold else "Upheld"})
         out.append({k: r[k] for k in COLUMNS})
@@ -49,8 +52,8 @@ def scored_rows(rows: list[dict[str, Any]], probs: Sequence[float], info: dict[s
 
 
 def score_records(tagged: list[tuple[Letter | TextRow, list[dict[str, Any]]]], scorer: Scorer
-                  ) -> tuple[list[tuple[list[dict[str, Any]], list[float]]], list[dict[str, Any]]]:
-    """Each record's item rows with their scores, all inputs scored in one call. A record whose
+                  ) -> tuple[list[tuple[list[dict[str, Any]], list[Example], list[float]]], list[dict[str, Any]]]:
+    """Each record's item rows, model inputs and scores, all inputs scored in one call. A record whose
     inputs cannot be built (or whose scoring fails) becomes an error; the others are kept."""
     errors: list[dict[str, Any]] = []
     ready: list[tuple[Letter | TextRow, list[dict[str, Any]], list[Example]]] = []
@@ -69,7 +72,7 @@ def score_records(tagged: list[tuple[Letter | TextRow, list[dict[str, Any]]]], s
             errors += [ParseError(rec.source, "scoring-error", f"{type(e).__name__}: {e}", "classify").to_dict()
                        for rec, _, _ in ready]
             return [], errors
-        out: list[tuple[list[dict[str, Any]], list[float]]] = []
+        out: list[tuple[list[dict[str, Any]], list[Example], list[float]]] = []
         for rec, rows, _ in ready:
             o, e2 = score_records([(rec, rows)], scorer)
             out += o
@@ -77,33 +80,60 @@ def score_records(tagged: list[tuple[Letter | TextRow, list[dict[str, Any]]]], s
         return out, errors
     scored, k = [], 0
     for _, rows, xs in ready:
-        scored.append((rows, probs[k:k + len(xs)]))
+        scored.append((rows, xs, probs[k:k + len(xs)]))
         k += len(xs)
     return scored, errors
 
 
-def predict_batch(scorer: Scorer, nlp, records: list) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ``imr predict`` job's step: records -> tagged, scored item rows + error records."""
+def predict_batch(scorer: Scorer, nlp, records: list, explain: bool = False, index=None, k: int = 0
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``imr predict`` job's step: records -> tagged, scored item rows + error records;
+    with ``explain`` each row's evidence sentences, with an ``index`` its ``k`` similar items."""
     info = describe(scorer)
     tagged, errors = tagged_rows(nlp, records)
     scored, more = score_records(tagged, scorer)
-    return [row for rows, probs in scored for row in scored_rows(rows, probs, info)], errors + more
+    if explain and scored:
+        from .explain import explain as evidence
+
+        found = evidence(scorer, [x for _, xs, _ in scored for x in xs], [p for _, _, ps in scored for p in ps])
+        for row, ev in zip((r for rows, _, _ in scored for r in rows), found):
+            row["evidence"] = ev
+    if index is not None and k and scored:
+        rows = [r for rows, _, _ in scored for r in rows]
+        for row, hits in zip(rows, index.query(rows, k)):
+            row["similar"] = hits
+    return [row for rows, _, probs in scored for row in scored_rows(rows, probs, info)], errors + more
 
 
 def predict(paths: Sequence[str | Path], scorer: Scorer, out: str | Path, errors: str | Path | None = None,
             fmt: str | None = None, batch_letters: int = 32, quiet: bool = False,
-            restart: bool = False, model_ref: str | None = None, nlp=None, tagger_ref: str = "default") -> Summary:
+            restart: bool = False, model_ref: str | None = None, nlp=None, tagger_ref: str = "default",
+            explain: bool = False, similar: int = 0, index_path: str | Path | None = None) -> Summary:
     """Run (or resume) a prediction job: every record under ``paths`` tagged (``nlp``, default
-    the tagger of `pipeline.nlp.build.load_tagger`) and scored by ``scorer``."""
+    the tagger of `pipeline.nlp.build.load_tagger`) and scored by ``scorer``; with ``explain``
+    the evidence sentences, with ``similar`` K the K nearest past items of the index."""
     from ..nlp.build import load_tagger
 
+    index = None
+    if similar:
+        from .similar import Index
+
+        index = Index(index_path or default_index())
     nlp = nlp if nlp is not None else load_tagger()
     info = describe(scorer)
     job = Job("predict", Path(out), errors, fmt,
-              identity={**info, "model_ref": model_ref or info["model"], "tagger": tagger_ref},
+              identity={**info, "model_ref": model_ref or info["model"], "tagger": tagger_ref,
+                        "explain": explain, "similar": similar},
               batch_size=batch_letters, restart=restart, quiet=quiet, unit="items", columns=COLUMNS,
               schema=arrow_schema(FIELDS), json_columns=JSON_FIELDS)
-    return run_job(paths, lambda recs: predict_batch(scorer, nlp, recs), job)
+    return run_job(paths, lambda recs: predict_batch(scorer, nlp, recs, explain, index, similar), job)
+
+
+def default_index() -> Path:
+    """The similarity index `make run` builds (``imr index``)."""
+    from .. import project
+
+    return project.models_dir() / "dwc-index"
 
 
 def read_predictions(path: str | Path) -> list[dict[str, Any]]:

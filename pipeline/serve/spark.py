@@ -60,10 +60,18 @@ def _arrow_schema():
 
     from ..extract.records import arrow_schema
 
-    keep = [f for f in arrow_schema(batch.FIELDS) if f.name not in PREDICTED]
+    keep = [f for f in arrow_schema(batch.FIELDS) if f.name not in PREDICTED]  # scored later, by Spark
     return pa.schema(keep + [pa.field(EXAMPLE, pa.string()), pa.field(KIND, pa.string()),
                              pa.field("code", pa.string()), pa.field("message", pa.string()),
                              pa.field("stage", pa.string())])
+
+
+def _spark_type(column: str):
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    from ..extract.records import arrow_schema
+
+    return from_arrow_type(arrow_schema(batch.FIELDS).field(column).type)
 
 
 def _spark_schema():
@@ -281,6 +289,9 @@ def run_spark(command: str, paths: Sequence[str], out: str | Path, errors: str |
                     .withColumn("prediction", F.when(F.col("p_overturned") >= F.lit(thr), "Overturned")
                                 .otherwise("Upheld")))
         rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+        if info:  # evidence and similar items: local engine only (--explain, --similar)
+            for col in ("evidence", "similar"):
+                rows = rows.withColumn(col, F.array().cast(_spark_type(col)))
         cols = batch.COLUMNS if info else [c for c in batch.COLUMNS if c not in PREDICTED]
         rows.filter(F.col(KIND) == "item").select(*cols).write.mode("overwrite").parquet(out)
         s = Summary(command=command, unit="items", out=out, errors_path=str(errors))
