@@ -1,0 +1,4 @@
+"""``python -m pipeline.cli``: the same as the ``imr`` command."""
+from . import main
+
+main()

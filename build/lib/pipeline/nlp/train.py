@@ -1,0 +1,222 @@
+"""Train the tagger's learned parts: the NER (hand labels on the development letters in
+data/dev, silver labels from the entity rules on the other letters outside the gold set)
+and the span refiner (hand labels on the development letters). The gold set is never used.
+
+``make_corpus`` writes DocBin corpora (one doc per letter section, so the NER sees
+each entity with its context); ``train_ner`` runs spaCy's own training loop on
+``configs/ner.cfg``; ``crossfit_ner`` and ``train_refiner`` fit the span refiner;
+``train_tagger`` does all of it and saves the whole tagging pipeline (rules + trained
+tok2vec/ner + refiner) to ``models/tagger``.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from .. import project
+from ..io.records import read_jsonl
+from .build import build_nlp, default_model, ner_config
+from .gold import dev_dir, dev_spans, gold_cases, letter_text
+from .refiner import refinable
+
+
+def default_corpus_dir() -> Path:
+    """Where the training DocBins go (data/nlp, git-ignored)."""
+    return project.data_dir() / "nlp"
+
+
+def default_rule_predictions() -> Path:
+    """Earlier rule versions' mentions on dev letters they had not been tuned on (data/dev/README.md)."""
+    return dev_dir() / "rule_predictions.jsonl"
+
+
+def train_sources() -> list[Path]:
+    raw = project.data_dir() / "raw"
+    return [raw / "dwc_letters" / "text", raw / "seed"]
+
+
+def training_files(sources: Optional[Iterable[str | Path]] = None,
+                   exclude: Optional[set[str]] = None) -> list[Path]:
+    """Letter .txt files in ``sources`` whose case number is not in the gold set."""
+    exclude = gold_cases() if exclude is None else exclude
+    files = []
+    for src in map(Path, train_sources() if sources is None else sources):
+        for f in sorted(src.glob("*.txt")) if src.is_dir() else [src]:
+            text = f.read_text(encoding="utf-8", errors="replace")
+            if f.stem in exclude or any(case in text[:400] for case in exclude):
+                continue
+            files.append(f)
+    return files
+
+
+def section_docs(doc: Doc, max_tokens: int = 400) -> list[Doc]:
+    """One doc per section (long ones cut at sentence starts), entities kept."""
+    out = []
+    for name, start, end, _ in doc._.sections or []:
+        span = doc.char_span(start, end, alignment_mode="expand")
+        if span is None or not span.text.strip() or name == "header":
+            continue
+        cut = span.start
+        for sent_start in [t.i for t in span if t.is_sent_start] + [span.end]:
+            if sent_start - cut >= max_tokens or (sent_start == span.end and sent_start > cut):
+                piece = doc[cut:sent_start]
+                if piece.text.strip():
+                    d = piece.as_doc()
+                    d.ents = [e for e in d.ents if not (e[0].is_space or e[-1].is_space)]
+                    out.append(d)
+                cut = sent_start
+    return out
+
+
+def hand_label(doc: Doc, spans: list[dict]) -> Doc:
+    """Replace the rule entities of ``doc`` by hand-annotated char spans (snapped to tokens)."""
+    ents = []
+    for s in spans:
+        sp = doc.char_span(s["start"], s["end"], label=s["label"], alignment_mode="contract")
+        if sp is not None and len(sp):
+            ents.append(sp)
+    from spacy.util import filter_spans
+    doc.ents = filter_spans(ents)
+    return doc
+
+
+def dev_train_letters(files: list[Path], hand: dict[str, list[dict]], dev_share: float = 0.1,
+                      seed: int = 0) -> tuple[list[Path], list[Path]]:
+    """(dev, train) letters. Every hand-labelled letter trains: they are the only real labels
+    and there are few. The dev split (spaCy's progress display only: the NER is taken at its
+    last step, see `train_ner`) is up to ``dev_share`` of the letters, silver ones only; with
+    no silver letter it is one hand-labelled letter that also trains; a single letter only trains."""
+    if len(files) < 2:
+        return [], files
+    silver = [f for f in files if f.stem not in hand]
+    labelled = [f for f in files if f.stem in hand]
+    random.Random(seed).shuffle(silver)
+    n_dev = min(len(silver), max(1, int(len(files) * dev_share)))
+    if n_dev:
+        return silver[:n_dev], silver[n_dev:] + labelled
+    return labelled[:1], labelled
+
+
+def make_corpus(files: list[Path], out_dir: Optional[Path] = None, dev_share: float = 0.1,
+                seed: int = 0, hand: Optional[dict[str, list[dict]]] = None,
+                holdout: Optional[set[str]] = None) -> dict[str, int]:
+    """DocBins ``train.spacy`` / ``dev.spacy`` (split by letter, `dev_train_letters`) under
+    ``out_dir``: the letters in ``hand`` (default: the development set) with their hand
+    labels, the others with silver labels from the rules; letters in ``holdout`` are left
+    out entirely."""
+    out_dir = default_corpus_dir() if out_dir is None else out_dir
+    nlp = build_nlp()
+    hand = dev_spans() if hand is None else hand
+    files = [f for f in files if f.stem not in (holdout or set())]
+    dev, train = dev_train_letters(files, hand, dev_share, seed)
+    counts = {"hand_letters": sum(f.stem in hand for f in files)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split, part in (("dev", dev), ("train", train)):
+        db = DocBin(store_user_data=False)
+        n = 0
+        texts = (f.read_text(encoding="utf-8", errors="replace") for f in part)
+        for f, doc in zip(part, nlp.pipe(texts)):
+            if f.stem in hand:
+                hand_label(doc, hand[f.stem])
+            for d in section_docs(doc):
+                db.add(d)
+                n += 1
+        db.to_disk(out_dir / f"{split}.spacy")
+        counts[split] = n
+    return counts
+
+
+def train_ner(out_dir: Path, corpus_dir: Optional[Path] = None, config: Optional[Path] = None,
+              overrides: Optional[dict] = None) -> Path:
+    """spaCy's training loop on ``config`` (configs/ner.cfg); returns the pipeline of its last
+    step. Not model-best: the dev corpus is the silver letters (the rules' output) or a
+    training letter (`dev_train_letters`), and ranking checkpoints by micro F1 on it favoured
+    early ones that had not learnt the rare DIAGNOSIS label yet (docs/EXPERIMENTS.md)."""
+    from spacy.cli.train import train
+
+    corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
+    config = ner_config() if config is None else config
+    ov = {"paths.train": str(corpus_dir / "train.spacy"), "paths.dev": str(corpus_dir / "dev.spacy")}
+    ov.update(overrides or {})
+    train(config, out_dir, overrides=ov)
+    return out_dir / "model-last"
+
+
+def train_tagger(model_dir: Optional[Path] = None, corpus_dir: Optional[Path] = None,
+                 overrides: Optional[dict] = None, files: Optional[list[Path]] = None,
+                 holdout: Optional[set[str]] = None) -> dict:
+    """Corpus (hand + silver labels), NER training, and the assembled tagging pipeline saved
+    to ``model_dir``; ``holdout``: development letters kept out (to measure on them)."""
+    t0 = time.time()
+    model_dir = default_model() if model_dir is None else model_dir
+    corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
+    files = training_files() if files is None else files
+    holdout = holdout or set()
+    counts = make_corpus(files, corpus_dir, holdout=holdout)
+    ner_dir = corpus_dir / "ner-training"
+    best = train_ner(ner_dir, corpus_dir, overrides=overrides)
+    nlp = build_nlp(ner=best)
+    dev = {c: v for c, v in dev_spans().items() if c not in holdout}
+    ner_spans = crossfit_ner([f for f in files if f.stem not in holdout], dev, corpus_dir,
+                             overrides=overrides)
+    refiner = train_refiner(nlp, hand=dev, ner_spans=ner_spans)
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(model_dir)
+    return {"letters": len(files), "docs": counts, "refiner": refiner, "model": str(model_dir),
+            "seconds": round(time.time() - t0, 1)}
+
+
+def crossfit_ner(files: list[Path], hand: dict[str, list[dict]], corpus_dir: Optional[Path] = None,
+                 folds: int = 2, overrides: Optional[dict] = None) -> dict[str, list[tuple[int, int, str]]]:
+    """The NER's entities on each hand-labelled letter from a NER trained without that
+    letter (``folds`` NERs, each on the other folds' letters): what the refiner may learn
+    from, since the full NER's entities on its own training letters are near perfect."""
+    corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
+    cases = sorted(hand)
+    out: dict[str, list[tuple[int, int, str]]] = {}
+    for k in range(folds):
+        held = cases[k::folds]
+        fold_dir = corpus_dir / f"ner-crossfit-{k}"
+        make_corpus(files, fold_dir, hand=hand, holdout=set(held))
+        ner = spacy.load(train_ner(fold_dir / "training", fold_dir, overrides=overrides))
+        for case, doc in zip(held, ner.pipe(letter_text(c) for c in held)):
+            out[case] = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+    return out
+
+
+def train_refiner(nlp, hand: Optional[dict[str, list[dict]]] = None,
+                  rule_predictions: Optional[Path] = None, holdout: Optional[set[str]] = None,
+                  ner_spans: Optional[dict[str, list[tuple[int, int, str]]]] = None,
+                  C: float = 1.0) -> dict[str, int]:
+    """Fit ``nlp``'s ``imr_span_refiner`` on the hand-labelled letters: the current rules'
+    mentions on them, plus the frozen mentions of earlier rule versions on letters those
+    versions had not seen (so it also learns the rules' errors on unseen letters).
+    ``ner_spans``: cross-fitted NER entities per letter (``crossfit_ner``), required when
+    ``nlp`` has a NER."""
+    hand = dev_spans() if hand is None else hand
+    cases = sorted(c for c in hand if c not in (holdout or set()))
+    refiner = nlp.get_pipe("imr_span_refiner")
+    if "ner" in nlp.pipe_names and ner_spans is None:
+        raise ValueError("train_refiner: nlp has a NER, so pass its cross-fitted entities (ner_spans)")
+    with nlp.select_pipes(disable=["imr_span_refiner"]):
+        docs = dict(zip(cases, nlp.pipe(letter_text(c) for c in cases)))
+    if ner_spans is not None:
+        for case, doc in docs.items():
+            spans = (doc.char_span(s, e, label=lab, alignment_mode="expand")
+                     for s, e, lab in ner_spans.get(case, []))
+            doc.spans["ner"] = [sp for sp in spans if sp is not None]
+    gold = {c: {(s["start"], s["end"], s["label"]) for s in hand[c]} for c in cases}
+    examples = [(doc, [(e.start_char, e.end_char, e.label_, e._.section) for e in doc.ents
+                       if refinable(e)], gold[c])
+                for c, doc in docs.items()]
+    rule_predictions = default_rule_predictions() if rule_predictions is None else rule_predictions
+    if Path(rule_predictions).exists():
+        examples += [(docs[rec["case_number"]], [tuple(m) for m in rec["mentions"]], gold[rec["case_number"]])
+                     for rec in read_jsonl(rule_predictions) if rec["case_number"] in docs]
+    return refiner.fit(examples, C=C)
