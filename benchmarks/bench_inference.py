@@ -25,29 +25,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-PARSED = ROOT / "data/parsed/letters.jsonl"
+ITEMS = ROOT / "data/extracted/dwc-items.jsonl"
 
 
 def examples_of(setting: str, n_letters: int | None):
-    """The model's real inputs for its setting: every item of the parsed letters
-    (data/parsed/letters.jsonl, 155 letters / 372 items, what training read), else of the
-    letters' text files (154 letters / 370 items)."""
-    from pipeline.examples import letter_examples, read_letters
+    """The model's real inputs for its setting: every item row of `make run`'s extraction
+    (data/extracted/dwc-items.jsonl, 155 letters / 372 items, what training read), else of
+    the letters' text files (154 letters / 370 items)."""
+    from pipeline.classify.examples import letter_examples, row_examples
+    from pipeline.io.records import read_jsonl
+    from pipeline.io.schema import ParseError
+    from pipeline.io.sources import read_records
 
-    if PARSED.exists():
-        return letter_examples(read_letters(PARSED)[:n_letters], setting)
-    from pipeline.batch import model_inputs
-    from pipeline.schema import ParseError
-    from pipeline.sources import read_records
-
+    if ITEMS.exists():
+        rows = list(read_jsonl(ITEMS))
+        keep = list(dict.fromkeys(r["source"] for r in rows))[:n_letters]
+        return row_examples([r for r in rows if r["source"] in set(keep)], setting)
     files = sorted((ROOT / "data/raw/dwc_letters/text").glob("*.txt"))[:n_letters]
-    return [e for r in read_records(files) if not isinstance(r, ParseError) for e in model_inputs(r, setting)]
+    return letter_examples([r for r in read_records(files) if not isinstance(r, ParseError)], setting)
 
 
 def train_small(setting: str, out: Path) -> Path:
     """Fine-tune MiniLM (2 epochs, max_length 128) on every letter; save as a pyfunc folder."""
-    from pipeline.classifiers.transformer import TransformerClassifier
-    from pipeline.tracking import save_pyfunc
+    from pipeline.classify.tracking import save_pyfunc
+    from pipeline.classify.transformer import TransformerClassifier
 
     exs = examples_of(setting, None)
     clf = TransformerClassifier(data={"max_length": 128, "head_tokens": 32},
@@ -91,7 +92,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--omp-passive", action="store_true",
                     help="OMP_WAIT_POLICY=PASSIVE: no busy-waiting threads in PyTorch (OpenMP) nor in "
-                         "ONNX Runtime (pipeline.export honours it); fairer to both on a loaded, shared CPU")
+                         "ONNX Runtime (pipeline.serve.onnx honours it); fairer to both on a loaded, shared CPU")
     args = ap.parse_args()
     if args.omp_passive:  # read once, when torch's OpenMP runtime starts: before importing torch
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -102,8 +103,9 @@ def main() -> None:
     # config's num_threads): the same count as ONNX Runtime's intra-op threads
     os.environ["IMR_TORCH_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
-    from pipeline.export import OnnxScorer, export
-    from pipeline.models import load_scorer
+    from pipeline.serve.export import export
+    from pipeline.serve.onnx import OnnxScorer
+    from pipeline.serve.scorers import load_scorer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-inference-"))
     model = args.model

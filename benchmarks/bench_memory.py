@@ -56,7 +56,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     model = args.model
     if not model:
-        from tests.test_batch import build_tiny_model
+        from tests.conftest import build_tiny_model
 
         model = str(build_tiny_model(tmp / "tiny-model"))
     rows = []

@@ -9,6 +9,8 @@ One file is one trainable model for one domain:
     settings: [rationale, prior]
     examples: data/examples/{domain}-{setting}.jsonl
     train_on_unscored: true     # health-plan hard cases (fold -1) in training or not
+    extra_training: null        # another examples file whose scored rows outside its frozen test
+                                #   are added to every training fold (never scored): cross-domain
     limit: null                 # the first N examples only (test configs)
     params: {C: 4.0}            # the classifier's own arguments (checked by the classifier)
 """
@@ -34,6 +36,7 @@ class ModelConfig:
     settings: list[str] = dataclasses.field(default_factory=lambda: ["prior"])
     examples: str = "data/examples/{domain}-{setting}.jsonl"
     train_on_unscored: bool = True
+    extra_training: str | None = None
     limit: int | None = None
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     description: str = ""

@@ -134,6 +134,11 @@ def train(config_path: str | Path, setting: str | None = None, examples_path: st
         examples = [e for e in examples if e.scored]
     if m.limit:  # tiny configs for tests
         examples = [e for e in examples if e.fold >= 0][: int(m.limit)]
+    if m.extra_training:  # another domain's rows: training only, in every fold, never scored
+        extra = [e for e in read_examples(m.extra_training) if e.fold != TEST_FOLD and e.scored]
+        for e in extra:
+            e.fold, e.scored = -1, False
+        examples = examples + extra
     build(m.kind, m.params)  # a bad parameter fails here, before any training
     log(f"train {cfg.run}: {len(examples)} examples from {path}")
     t0, c0 = time.time(), time.process_time()
@@ -148,10 +153,11 @@ def train(config_path: str | Path, setting: str | None = None, examples_path: st
     out = Path(runs_dir) / cfg.run
     out.mkdir(parents=True, exist_ok=True)
     scored = [e for e in examples if e.scored]
+    n_extra = len(extra) if m.extra_training else 0
     result = {
         "run": cfg.run, "domain": m.domain, "setting": cfg.setting, "model": m.name,
         "kind": m.kind, "n": len(scored), "n_overturned": sum(e.label for e in scored),
-        "n_train_only": len(examples) - len(scored),
+        "n_train_only": len(examples) - len(scored) - n_extra, "n_extra_training": n_extra,
         "summary": cv["summary"], "per_fold": cv["per_fold"], "pooled": cv["pooled"],
         "reliability": cv["reliability"], "calibrator": cv["calibrator"].to_dict(),
         "cv_seconds": cv["cv_seconds"], "fit_seconds": fit_seconds, **cpu,
