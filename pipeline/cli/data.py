@@ -38,7 +38,7 @@ def parse(
     maximus_guideline, rationale, original_request, authorized). Records that cannot be
     parsed go to the errors file and the run goes on; killed, the same command resumes.
 
-    Example: imr parse data/raw/dwc_letters/pdf --out data/parsed/letters.jsonl
+    Example: imr parse data/raw/dwc_letters/text --out data/parsed/letters.jsonl
     """
     from ..io.jobs import Job, run_job
     from ..io.schema import Letter, ParseError
@@ -73,7 +73,7 @@ def tag(
     maximus_guideline normalized to source/chapter/page/section). A text row gives its id
     and entities. Records the tagger cannot read go to the errors file, as in `imr parse`.
 
-    Example: imr tag data/raw/dwc_letters/text --out data/tagged/entities.jsonl
+    Example: imr tag data/raw/seed --out data/tagged/seed.jsonl
     """
     from ..io.jobs import Job, run_job
     from ..io.writers import check_output, default_errors_path
@@ -112,7 +112,7 @@ def extract(
     with the scores. Records that cannot be read go to the errors file; killed, the same
     command resumes.
 
-    Example: imr extract data/raw/dwc_letters/text --out data/extracted/items.parquet
+    Example: imr extract data/raw/dwc_letters/text --out data/extracted/dwc-items.jsonl
     """
     import json
 

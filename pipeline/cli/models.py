@@ -86,7 +86,7 @@ def evaluate(
     registry alias champion on each task's best run and exports it to
     models/<domain>-<setting>.
 
-    Example: imr evaluate --runs-dir reports/runs --reports reports
+    Example: imr evaluate --runs-dir reports/runs --reports reports --models models
     """
     from ..classify.evaluate import evaluate as _evaluate
 

@@ -72,7 +72,7 @@ def predict(
     stopped (work in OUT.parts/); OUT appears, whole, only at the end. Prior-setting inputs
     pass the leakage guard.
 
-    Example: imr predict data/raw/dwc_letters/pdf --model models/dwc-prior --out preds.parquet
+    Example: imr predict data/raw/seed --model models/dwc-prior --out preds.parquet
 
     Example: imr predict data/raw/seed --model champion --explain --similar 3 --out seed.jsonl
     """

@@ -95,7 +95,7 @@ def test_resume_skips_done_records_and_guards_the_job(tmp_path):
     sc = FunctionScorer(fn, setting="prior", name="const")
     out = tmp_path / "o.jsonl"
     job = Job("predict", out, identity={"model": "const", "setting": "prior", "threshold": 0.5, "model_ref": "const",
-                                        "tagger": "default"})
+                                        "tagger": "default", "explain": False, "similar": 0})
     identity = {**job.identity, "command": "predict", "format": "jsonl", "inputs": [str(d)],
                 "errors": str(tmp_path / "o.errors.jsonl")}
     parts = Parts(out, identity)  # an interrupted run that finished 2 letters
