@@ -20,6 +20,8 @@ QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 class AnnotationSet(str, enum.Enum):
     gold = "gold"
     dev = "dev"
+    health_plan_dev = "health-plan-dev"
+    health_plan_test = "health-plan-test"
 
 
 @app.command()
@@ -166,10 +168,11 @@ def train_tagger(
 def evaluate_tagger(
     gold: Optional[List[Path]] = typer.Option(None, "--gold", help="Annotation JSONL file(s) or folder(s). "
                                               "Default: the --set folder."),
-    which: AnnotationSet = typer.Option(AnnotationSet.gold, "--set", help="gold (data/gold: scores only) or "
-                                        "dev (data/dev)."),
+    which: AnnotationSet = typer.Option(AnnotationSet.gold, "--set", help="gold (data/gold letters: scores "
+                                        "only), dev (data/dev letters), or the hand-annotated health-plan texts "
+                                        "health-plan-dev / health-plan-test (the frozen part: scores only)."),
     show_errors: bool = typer.Option(False, "--errors", help="Also list the missed / spurious / boundary "
-                                     "errors (refused on the gold set: rule work uses data/dev)."),
+                                     "errors (refused on the scored-only sets: rule work uses dev)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Tagger to score. Default: models/tagger, "
                                          "or the rules alone if it is missing."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the scores as JSON here."),
@@ -177,7 +180,8 @@ def evaluate_tagger(
 ) -> None:
     """Score a tagger: per-label precision, recall and F1, exact span and overlap.
 
-    On the gold letters (or the development letters, --set dev), logged to MLflow
+    On the gold letters, the development letters (--set dev) or the hand-annotated
+    health-plan texts (--set health-plan-dev / health-plan-test), logged to MLflow
     (experiment tagger).
 
     Example: imr evaluate-tagger --set dev --errors --no-mlflow
@@ -186,18 +190,27 @@ def evaluate_tagger(
 
     from ..errors import InputError
     from ..nlp.build import load_tagger
-    from ..nlp.gold import gold_dir, sets
-    from ..nlp.score import errors, evaluate as run, format_errors, format_scores, log_mlflow
+    from ..nlp.gold import gold_dir, load_texts, sets
+    from ..nlp.score import errors, evaluate as run, evaluate_texts, format_errors, format_scores, log_mlflow
 
-    folder = sets()[which.value]
-    gold = gold or [folder]
+    texts = which.value.startswith("health-plan-")
+    if texts and gold:
+        raise InputError("--gold is for letters; the health-plan sets are data/annotations/health_plan")
+    folder = None if texts else sets()[which.value]
+    gold = gold or ([] if texts else [folder])
     missing = [g for g in gold if not Path(g).exists()]
     if missing:
         raise InputError(f"--gold {missing[0]} does not exist")
-    if show_errors and any(Path(g).resolve().is_relative_to(gold_dir().resolve()) for g in gold):
-        raise InputError("--errors is for the development set (--set dev): the gold set is scored, never inspected")
+    scored_only = which is AnnotationSet.health_plan_test or any(
+        Path(g).resolve().is_relative_to(gold_dir().resolve()) for g in gold)
+    if show_errors and (scored_only or texts):
+        raise InputError("--errors is for the development letters (--set dev): the gold letters and the frozen "
+                         "health-plan texts are scored, never inspected")
     nlp = load_tagger(model)
-    scores = run(nlp, gold)
+    if texts:
+        scores = evaluate_texts(nlp, load_texts(which.value.removeprefix("health-plan-")))
+    else:
+        scores = run(nlp, gold)
     typer.echo(format_scores(scores))
     if show_errors:
         typer.echo(format_errors(errors(nlp, gold)))
@@ -206,6 +219,6 @@ def evaluate_tagger(
         out.write_text(json.dumps(scores, indent=2), encoding="utf-8")
     if not no_mlflow:
         run_id = log_mlflow(scores, {"model": str(model or "models/tagger"), "pipeline": ",".join(nlp.pipe_names),
-                                     "set": which.value if gold == [folder] else "custom",
+                                     "set": which.value if texts or gold == [folder] else "custom",
                                      "gold_letters": scores["_letters"]})
         typer.echo(f"evaluate-tagger: logged to MLflow run {run_id}", err=True)
