@@ -1,10 +1,10 @@
 """Train the accurate tagger (``pipeline_accurate.cfg``): the ``imr_transformer_ner`` head on
-the hand-labelled development letters (data/dev) and the health-plan ``train`` texts, end to end
-from raw text to a saved pipeline that `pipeline.nlp.build.load_tagger` loads.
+the hand-labelled development letters (data/dev) and the health-plan ``train`` and ``dev``
+texts, end to end from raw text to a saved pipeline that `pipeline.nlp.build.load_tagger` loads.
 
 The encoder is frozen, so its word features are computed once per text (optionally cached on
 disk, keyed by text and encoder settings) and the head is trained on them for ``epochs``
-passes. The gold set and the health-plan ``dev``/``test`` texts are never used here.
+passes. The gold letters (data/gold) and the health-plan ``test`` texts are never used here.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.util import load_config, load_model_from_config
+from spacy.util import load_config, load_model_from_config, minibatch
 
 from .. import project
 from .gold import dev_spans, letter_text, load_texts
@@ -27,12 +27,14 @@ COMPONENT = "imr_transformer_ner"
 
 
 def default_accurate_model() -> Path:
-    return project.models_dir() / "tagger_accurate"
+    return project.models_dir() / "tagger-accurate"
 
 
-def build_accurate(config: str | Path = ACCURATE_CONFIG) -> Language:
-    """The accurate pipeline from its config, untrained (its transformer component passes)."""
-    nlp = load_model_from_config(load_config(config), auto_fill=True, validate=True)
+def build_accurate(config: str | Path = ACCURATE_CONFIG, overrides: Optional[dict] = None) -> Language:
+    """The accurate pipeline from its config (with spaCy-style ``overrides``, e.g.
+    ``{"components.imr_transformer_ner.encoder": ...}``), untrained (its transformer component passes)."""
+    cfg = load_config(config, overrides=overrides or {}, interpolate=False)
+    nlp = load_model_from_config(cfg, auto_fill=True, validate=True)
     nlp.initialize()
     return nlp
 
@@ -54,13 +56,27 @@ def word_tags(doc: Doc, idx: list[int], spans: list[dict]) -> np.ndarray:
     return y
 
 
-def training_items(holdout_parts: tuple[int, ...] = ()) -> list[tuple[str, list[dict]]]:
-    """(text, spans) of the dev letters outside ``holdout_parts`` and the health-plan train texts."""
+def valid_bio(y: np.ndarray) -> np.ndarray:
+    """``y`` with each I-x that follows neither B-x nor I-x (a piece cut inside an entity,
+    overlapping spans) made a B-x, so that every gold path is one the CRF allows."""
+    y = y.copy()
+    for k in range(len(y)):
+        if y[k] and y[k] % 2 == 0 and (k == 0 or y[k - 1] not in (y[k] - 1, y[k])):
+            y[k] -= 1
+    return y
+
+
+def training_items(holdout_parts: tuple[int, ...] = (),
+                   text_splits: tuple[str, ...] = ("train", "dev")) -> list[tuple[str, list[dict]]]:
+    """(text, spans) of the dev letters outside ``holdout_parts`` (annotations_part<N>.jsonl)
+    and the health-plan texts of ``text_splits`` (never ``test``)."""
+    if "test" in text_splits:
+        raise ValueError("the health-plan test texts are scored only, never trained on")
     keep = {c for f in sorted(project.data_dir().joinpath("dev").glob("annotations_part*.jsonl"))
             if int(f.stem.removeprefix("annotations_part")) not in holdout_parts
             for c in _cases(f)}
     letters = [(letter_text(c), s) for c, s in sorted(dev_spans().items()) if c in keep]
-    return letters + [(t["text"], t["spans"]) for t in load_texts("train")]
+    return letters + [(t["text"], t["spans"]) for split in text_splits for t in load_texts(split)]
 
 
 def _cases(path: Path) -> list[str]:
@@ -69,19 +85,26 @@ def _cases(path: Path) -> list[str]:
         return [json.loads(line)["case_number"] for line in fh if line.strip()]
 
 
+def feature_key(comp, text: str) -> str:
+    """The cache file name of ``text``'s features: a hash of the text and the encoder settings."""
+    key = f"{comp.encoder_name}|{list(comp.layers)}|{comp.max_length}|{comp.stride}|{text}"
+    return hashlib.sha1(key.encode()).hexdigest() + ".npy"
+
+
 def cached_features(comp, docs: list[Doc], cache_dir: Optional[Path]) -> list[np.ndarray]:
-    """``comp.features`` of ``docs``, reusing ``cache_dir/<hash>.npy`` where present."""
-    key = f"{comp.encoder_name}|{comp.layers}|{comp.max_length}|{comp.stride}|"
-    names = [hashlib.sha1((key + d.text).encode()).hexdigest() + ".npy" for d in docs]
+    """``comp.features`` of ``docs``, reusing ``cache_dir/<feature_key>`` where present (and of
+    the doc's `tagged_words` length) and writing the ones computed."""
     out: list = [None] * len(docs)
+    names = [feature_key(comp, d.text) for d in docs]
     todo = []
-    for k, n in enumerate(names):
-        if cache_dir is not None and (cache_dir / n).exists():
-            out[k] = np.load(cache_dir / n)
-        else:
-            todo.append(k)
-    for start in range(0, len(todo), 16):
-        part = todo[start:start + 16]
+    for k, (doc, name) in enumerate(zip(docs, names)):
+        if cache_dir is not None and (cache_dir / name).exists():
+            f = np.load(cache_dir / name)
+            if len(f) == len(tagged_words(doc)):
+                out[k] = f
+                continue
+        todo.append(k)
+    for part in minibatch(todo, 16):
         for k, f in zip(part, comp.features([docs[k] for k in part])):
             out[k] = f
             if cache_dir is not None:
@@ -93,20 +116,22 @@ def cached_features(comp, docs: list[Doc], cache_dir: Optional[Path]) -> list[np
 def fit_head(comp, feats: list[np.ndarray], extras: list[np.ndarray], tags: list[np.ndarray],
              epochs: int = 20, lr: float = 2e-3, chunk: int = 200, batch: int = 16, seed: int = 0):
     """Train a new head for ``comp`` (CRF loss, Adam with a one-cycle schedule) on word
-    sequences cut into ``chunk``-word pieces; returns it (in eval mode)."""
+    sequences cut into ``chunk``-word pieces; returns it (in eval mode) and each epoch's mean loss
+    per word."""
     import torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    pieces = [(f[a:a + chunk], x[a:a + chunk], y[a:a + chunk])
+    pieces = [(f[a:a + chunk], x[a:a + chunk], valid_bio(y[a:a + chunk]))
               for f, x, y in zip(feats, extras, tags) for a in range(0, len(y), chunk) if len(y)]
     head = make_head(feats[0].shape[1], comp.dims["proj"], comp.dims["hidden"], comp.dims["dropout"])
     opt = torch.optim.Adam(head.parameters(), lr=lr)
     steps = epochs * ((len(pieces) + batch - 1) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     head.train()
+    losses = []
     for _ in range(epochs):
-        order = rng.permutation(len(pieces))
+        order, total = rng.permutation(len(pieces)), 0.0
         for s in range(0, len(order), batch):
             bb = [pieces[i] for i in order[s:s + batch]]
             n = max(len(p[2]) for p in bb)
@@ -121,36 +146,39 @@ def fit_head(comp, feats: list[np.ndarray], extras: list[np.ndarray], tags: list
             torch.nn.utils.clip_grad_norm_(head.parameters(), 5.0)
             opt.step()
             sched.step()
-    return head.eval()
+            total += loss.item() * lens.sum().item()
+        losses.append(total / sum(len(p[2]) for p in pieces))
+    return head.eval(), losses
 
 
 def train_transformer(model_dir: Optional[str | Path] = None, holdout_parts: tuple[int, ...] = (),
-                      config: str | Path = ACCURATE_CONFIG, epochs: int = 20, lr: float = 2e-3,
-                      seed: int = 0, cache_dir: Optional[str | Path] = None,
+                      text_splits: tuple[str, ...] = ("train", "dev"), config: str | Path = ACCURATE_CONFIG,
+                      overrides: Optional[dict] = None, epochs: int = 20, lr: float = 2e-3, seed: int = 0,
+                      cache_dir: Optional[str | Path] = None,
                       items: Optional[list[tuple[str, list[dict]]]] = None) -> dict:
-    """Train the accurate tagger on the dev letters (less ``holdout_parts``) and the health-plan
-    train texts (or on ``items``: (text, spans) pairs) and save it to ``model_dir``
-    (default models/tagger_accurate)."""
-    import torch
+    """Train the accurate tagger and save it to ``model_dir`` (default models/tagger-accurate).
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    Trains on the dev letters less ``holdout_parts`` and the health-plan texts of
+    ``text_splits`` (or on ``items``: (text, spans) pairs). ``cache_dir``: where encoder
+    features are kept between runs (`feature_key`). Returns counts, timings and epoch losses."""
     t0 = time.time()
     model_dir = Path(model_dir) if model_dir else default_accurate_model()
-    nlp = build_accurate(config)
+    nlp = build_accurate(config, overrides)
     comp = nlp.get_pipe(COMPONENT)
     comp.load_encoder()
-    items = training_items(tuple(holdout_parts)) if items is None else items
+    items = training_items(tuple(holdout_parts), tuple(text_splits)) if items is None else items
     before = nlp.pipe_names[:nlp.pipe_names.index(COMPONENT)]
     with nlp.select_pipes(enable=[p for p in before if p != "imr_entity_rules"]):
         docs = list(nlp.pipe(text for text, _ in items))
     feats = cached_features(comp, docs, Path(cache_dir) if cache_dir else None)
     t_feat = time.time() - t0
     idxs = [tagged_words(d) for d in docs]
-    head = fit_head(comp, feats, [extra_features(d, i) for d, i in zip(docs, idxs)],
-                    [word_tags(d, i, s) for d, i, (_, s) in zip(docs, idxs, items)],
-                    epochs=epochs, lr=lr, seed=seed)
+    head, losses = fit_head(comp, feats, [extra_features(d, i) for d, i in zip(docs, idxs)],
+                            [word_tags(d, i, s) for d, i, (_, s) in zip(docs, idxs, items)],
+                            epochs=epochs, lr=lr, seed=seed)
     comp.set_head(head)
     model_dir.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(model_dir)
     return {"texts": len(items), "words": sum(map(len, idxs)), "model": str(model_dir),
-            "feature_seconds": round(t_feat, 1), "seconds": round(time.time() - t0, 1)}
+            "feature_seconds": round(t_feat, 1), "seconds": round(time.time() - t0, 1),
+            "losses": [round(v, 4) for v in losses]}

@@ -29,6 +29,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import minibatch
 
+from .tag import has_header
+
 TAG_LABELS = ("DIAGNOSIS", "TREATMENT", "GUIDELINE")  # BIO over these: O, B-x, I-x, ...
 N_EXTRA = 6
 
@@ -57,7 +59,7 @@ def viterbi(emissions: np.ndarray, trans: np.ndarray, start: np.ndarray) -> list
 
 def tagged_words(doc: Doc) -> list[int]:
     """Indices of the tokens the model tags: non-space, outside a letter's header."""
-    header = any(s[0] != "header" for s in (doc._.sections or [])) if doc.has_extension("sections") else False
+    header = has_header(doc)
     return [t.i for t in doc if not t.is_space and not (header and t._.section == "header")]
 
 
@@ -174,25 +176,26 @@ class TransformerNER:
         self.encoder = AutoModel.from_pretrained(str(folder)).eval()
 
     def features(self, docs: list[Doc]) -> list[np.ndarray]:
-        """Per doc, [words, hidden] float32: the mean of ``layers`` at each tagged word's first
-        subword (`tagged_words`), windows of all ``docs`` batched together."""
+        """Per doc, [tagged words, hidden] float32: the mean of ``layers`` at the first subword
+        of each `tagged_words` word. The encoder reads all non-space words (the header too, as
+        context), in windows of all ``docs`` batched together; a word with no subword gets zeros."""
         import torch
 
-        tok, jobs, owners, idxs = self.tokenizer, [], [], []
-        for d, doc in enumerate(docs):
-            idx = tagged_words(doc)
-            idxs.append(idx)
-            if not idx:
-                owners.append([])
-                continue
-            enc = tok([doc[i].text for i in idx], is_split_into_words=True, add_special_tokens=False,
-                      verbose=False)
-            ids, wid = enc["input_ids"], enc.word_ids()
-            wins, owner = windows(wid, len(idx), self.max_length, self.stride)
-            base = len(jobs)
-            jobs += [[tok.cls_token_id] + ids[a:b] + [tok.sep_token_id] for a, b in wins]
-            owners.append([(base + k, p - wins[k][0] + 1) for k, p in owner])
-        hidden: list[np.ndarray] = [None] * len(jobs)  # type: ignore[list-item]
+        tok, jobs, rows = self.tokenizer, [], []
+        for doc in docs:
+            words = [t.i for t in doc if not t.is_space]
+            pos = {i: k for k, i in enumerate(words)}
+            keep = [pos[i] for i in tagged_words(doc)]
+            owner: list = []
+            if words:
+                enc = tok([doc[i].text for i in words], is_split_into_words=True,
+                          add_special_tokens=False, verbose=False)
+                wins, owner = windows(enc.word_ids(), len(words), self.max_length, self.stride)
+                base = len(jobs)
+                jobs += [[tok.cls_token_id] + enc["input_ids"][a:b] + [tok.sep_token_id] for a, b in wins]
+                owner = [None if o is None else (base + o[0], o[1] - wins[o[0]][0] + 1) for o in owner]
+            rows.append([owner[k] for k in keep])
+        hidden: list = [None] * len(jobs)
         order = sorted(range(len(jobs)), key=lambda j: len(jobs[j]))  # little padding
         for batch in minibatch(order, self.batch_size):
             n = max(len(jobs[j]) for j in batch)
@@ -203,12 +206,9 @@ class TransformerNER:
                 h = torch.stack([hs[i] for i in self.layers]).mean(0).numpy()
             for r, j in enumerate(batch):
                 hidden[j] = h[r]
-        out = []
-        for owner in owners:
-            dim = self.encoder.config.hidden_size
-            out.append(np.stack([hidden[j][p] for j, p in owner]).astype(np.float32) if owner
-                       else np.zeros((0, dim), np.float32))
-        return out
+        dim = self.encoder.config.hidden_size
+        return [np.stack([hidden[o[0]][o[1]] if o is not None else np.zeros(dim, np.float32) for o in row]
+                         ).astype(np.float32) if row else np.zeros((0, dim), np.float32) for row in rows]
 
     # --- tagging -------------------------------------------------------------------------
     def tag_spans(self, doc: Doc, feats: np.ndarray) -> list[tuple[int, int, str]]:
