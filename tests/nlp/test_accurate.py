@@ -11,6 +11,7 @@ from pipeline.nlp.build import load_tagger
 from pipeline.nlp.gold import dev_spans, letter_text
 from pipeline.nlp.tag import has_header
 from pipeline.nlp.train_transformer import COMPONENT, build_accurate, train_transformer
+from pipeline.nlp.transformer_ner import tagged_words
 
 SMALL = {f"components.{COMPONENT}.{k}": v for k, v in {
     "encoder": MINILM, "layers": [2, 4, 6], "max_length": 128, "stride": 96,
@@ -70,6 +71,8 @@ def test_guidelines_are_the_rules_and_the_header_is_not_tagged(trained):
         rules = nlp(trained["text"])
     assert ents(rules, ("GUIDELINE",)) and ents(doc, ("GUIDELINE",)) == ents(rules, ("GUIDELINE",))
     assert has_header(doc)
+    header = {t.i for t in doc if t._.section == "header" and not t.is_space}
+    assert header and not header & set(tagged_words(doc))  # the model never sees a header word as a tag slot
     assert all(e._.section != "header" for e in doc.ents if e.label_ in ("DIAGNOSIS", "TREATMENT"))
     # the model's entities replace the rules' DIAGNOSIS / TREATMENT
     assert ents(doc, ("DIAGNOSIS", "TREATMENT")) != ents(rules, ("DIAGNOSIS", "TREATMENT"))
