@@ -19,7 +19,7 @@ from spacy.tokens import Doc
 from spacy.util import load_config, load_model_from_config, minibatch
 
 from .. import project
-from .gold import dev_spans, letter_text, load_texts
+from .gold import dev_dir, dev_spans, letter_text, load_gold, load_texts
 from .transformer_ner import TAG_LABELS, extra_features, make_head, tagged_words
 
 ACCURATE_CONFIG = project.package_file("nlp", "pipeline_accurate.cfg")
@@ -72,17 +72,11 @@ def training_items(holdout_parts: tuple[int, ...] = (),
     and the health-plan texts of ``text_splits`` (never ``test``)."""
     if "test" in text_splits:
         raise ValueError("the health-plan test texts are scored only, never trained on")
-    keep = {c for f in sorted(project.data_dir().joinpath("dev").glob("annotations_part*.jsonl"))
+    keep = {c for f in sorted(dev_dir().glob("annotations_part*.jsonl"))
             if int(f.stem.removeprefix("annotations_part")) not in holdout_parts
-            for c in _cases(f)}
+            for c in load_gold([f])}
     letters = [(letter_text(c), s) for c, s in sorted(dev_spans().items()) if c in keep]
     return letters + [(t["text"], t["spans"]) for split in text_splits for t in load_texts(split)]
-
-
-def _cases(path: Path) -> list[str]:
-    import json
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line)["case_number"] for line in fh if line.strip()]
 
 
 def feature_key(comp, text: str) -> str:
