@@ -10,7 +10,8 @@ from spacy.util import load_config, load_model_from_config
 
 from .. import project
 from ..errors import ModelError
-from . import entities, guidelines, negation, refiner, sections, sentences, transformer_ner  # noqa: F401  (factories)
+from . import (entities, features, guidelines, negation, refiner, sections, sentences,  # noqa: F401  (factories)
+               transformer_ner)
 
 NLP_CONFIG = project.package_file("nlp", "pipeline.cfg")
 

@@ -177,7 +177,8 @@ def find_entities(text: str, compiled, sections: Optional[list] = None) -> list[
 
 
 @Language.factory("imr_entity_rules", default_config={"rules": None, "overwrite": True,
-                                                     "ner_fill": list(LABELS), "ner_boundaries": []})
+                                                     "ner_fill": list(LABELS), "ner_boundaries": [],
+                                                     "spans_key": None})
 class EntityRules(RulesComponent):
     """Tag DIAGNOSIS, TREATMENT and GUIDELINE from regex/lexicon rules (data files).
 
@@ -186,12 +187,17 @@ class EntityRules(RulesComponent):
     entity stay in ``doc.ents``; ``ner_boundaries``: labels for which a NER entity that
     overlaps exactly one rule entity of the same label (and nothing else) keeps its own
     boundaries. configs/nlp.cfg sets both to [] (measured on held-out dev letters: the NER
-    lowers exact-span F1 either way)."""
+    lowers exact-span F1 either way).
+
+    With ``spans_key`` the rule entities only go to ``doc.spans[spans_key]`` and ``doc.ents``
+    is left alone: the fast pipeline runs the rules ahead of its NER (as NER features,
+    `pipeline.nlp.features`) and merges both after it (``imr_entity_merge``)."""
 
     def __init__(self, nlp: Language, name: str, rules: Optional[str] = None,
                  overwrite: bool = True, ner_fill: list[str] = LABELS,
-                 ner_boundaries: list[str] = ()):
+                 ner_boundaries: list[str] = (), spans_key: Optional[str] = None):
         self.name = name
+        self.spans_key = spans_key
         self.overwrite = overwrite
         self.ner_fill = set(ner_fill)
         self.ner_boundaries = set(ner_boundaries)
@@ -218,6 +224,9 @@ class EntityRules(RulesComponent):
 
     def __call__(self, doc: Doc) -> Doc:
         rule = filter_spans(self.spans(doc))
+        if self.spans_key:
+            doc.spans[self.spans_key] = rule
+            return doc
         old = list(doc.ents)
         if old:
             doc.spans["ner"] = old
@@ -244,3 +253,35 @@ class EntityRules(RulesComponent):
                 out[hit[0]] = o
         return filter_spans(out)
 
+
+
+@Language.factory("imr_entity_merge", default_config={"spans_key": "rules", "ner_labels": list(LABELS),
+                                                     "rules_first": ["GUIDELINE"], "rules_fill": []})
+class EntityMerge:
+    """``doc.ents`` from the NER's entities and the rule entities on ``doc.spans[spans_key]``,
+    label by label: ``rules_first``: rule entities win over overlapping NER entities;
+    ``rules_fill``: rule entities are added where no NER entity overlaps them; ``ner_labels``:
+    the labels the NER may contribute at all (a label in none of the three lists is not
+    tagged). The NER's own entities stay on ``doc.spans["ner"]``."""
+
+    def __init__(self, nlp: Language, name: str, spans_key: str, ner_labels: list[str],
+                 rules_first: list[str], rules_fill: list[str]):
+        self.name = name
+        self.spans_key = spans_key
+        self.ner_labels = set(ner_labels)
+        self.rules_first = set(rules_first)
+        self.rules_fill = set(rules_fill)
+
+    def __call__(self, doc: Doc) -> Doc:
+        ner = list(doc.ents)
+        doc.spans["ner"] = ner
+        rules = list(doc.spans.get(self.spans_key, []))
+        ranked = ([(0, r) for r in rules if r.label_ in self.rules_first]
+                  + [(1, e) for e in ner if e.label_ in self.ner_labels]
+                  + [(2, r) for r in rules if r.label_ in self.rules_fill])
+        taken: list[Span] = []
+        for _, sp in sorted(ranked, key=lambda x: (x[0], x[1].start)):
+            if all(sp.end <= t.start or sp.start >= t.end for t in taken):
+                taken.append(sp)
+        doc.ents = sorted(taken, key=lambda s: s.start)
+        return doc

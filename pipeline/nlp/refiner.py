@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable, NamedTuple, Optional
 
 import numpy as np
+from spacy.attrs import IDX, IS_SPACE, LENGTH, LOWER, SHAPE
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -47,8 +48,18 @@ class Tokens(NamedTuple):
 
     @classmethod
     def of(cls, doc: Doc) -> "Tokens":
-        return cls([_DIGIT.sub("0", t.lower_) for t in doc], [t.shape_ for t in doc],
-                   [t.idx for t in doc], [t.idx + len(t) for t in doc], [t.is_space for t in doc],
+        # one array read instead of a Token object per token and attribute (the refiner's main cost)
+        arr = doc.to_array([LOWER, SHAPE, IDX, LENGTH, IS_SPACE])
+        strings = doc.vocab.strings
+
+        def column(j: int, norm) -> list[str]:  # hashes -> strings, each distinct one once
+            uniq, inv = np.unique(arr[:, j], return_inverse=True)
+            names = [norm(strings[int(h)]) for h in uniq]
+            return [names[i] for i in inv.tolist()]
+
+        starts = arr[:, 2].astype(np.int64)
+        return cls(column(0, lambda w: _DIGIT.sub("0", w)), column(1, str), starts.tolist(),
+                   (starts + arr[:, 3].astype(np.int64)).tolist(), arr[:, 4].astype(bool).tolist(),
                    doc.text)
 
 
@@ -184,10 +195,11 @@ class SpanRefiner:
         return sorted(out)
 
     def __call__(self, doc: Doc) -> Doc:
-        if self.coef is None or not doc.ents:
+        ents = doc.ents  # read once: each read walks every token
+        if self.coef is None or not ents:
             return doc
         fixed, todo = [], []
-        for e in doc.ents:
+        for e in ents:
             if e.label_ in self.labels and refinable(e):
                 todo.append((e.start_char, e.end_char, e.label_, e._.section))
             else:

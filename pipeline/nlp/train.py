@@ -6,11 +6,14 @@ and the span refiner (hand labels on the development letters). The gold set is n
 each entity with its context); ``train_ner`` runs spaCy's own training loop on
 ``configs/ner.cfg``; ``crossfit_ner`` and ``train_refiner`` fit the span refiner;
 ``train_tagger`` does all of it and saves the whole tagging pipeline (rules + trained
-tok2vec/ner + refiner) to ``models/tagger``.
+tok2vec/ner + refiner) to ``models/tagger``. ``train_fast_tagger`` trains the fast
+configuration (``configs/tagger_fast.cfg``: rules and vocabularies as NER features, no
+refiner) on the same letters plus the hand-labelled health-plan ``train`` texts.
 """
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Iterable, Optional
@@ -21,7 +24,7 @@ from spacy.tokens import Doc, DocBin
 from .. import project
 from ..io.records import read_jsonl
 from .build import build_nlp, default_model, ner_config
-from .gold import dev_dir, dev_spans, gold_cases, letter_text
+from .gold import dev_dir, dev_spans, gold_cases, letter_text, load_texts
 from .refiner import refinable
 
 
@@ -145,6 +148,59 @@ def train_ner(out_dir: Path, corpus_dir: Optional[Path] = None, config: Optional
     ov.update(overrides or {})
     train(config, out_dir, overrides=ov)
     return out_dir / "model-last"
+
+
+def fast_config() -> Path:
+    """The fast tagger's pipeline-and-training config (configs/tagger_fast.cfg)."""
+    return project.configs_dir() / "tagger_fast.cfg"
+
+
+def text_docs(vocab_nlp, items: list[dict]) -> list[Doc]:
+    """One doc per annotated free text ({text, spans}), its hand spans as entities (snapped
+    to tokens; spans that would start or end on whitespace, or overlap, are dropped)."""
+    out = []
+    for it in items:
+        doc = hand_label(vocab_nlp.make_doc(it["text"]), it["spans"])
+        doc.ents = [e for e in doc.ents if not (e[0].is_space or e[-1].is_space)]
+        out.append(doc)
+    return out
+
+
+def add_texts(corpus_dir: Path, items: list[dict], repeat: int = 1) -> int:
+    """Append the annotated free texts ``items`` to ``corpus_dir/train.spacy``, each
+    ``repeat`` times; returns the number of docs added."""
+    path = Path(corpus_dir) / "train.spacy"
+    db = DocBin(store_user_data=False).from_disk(path) if path.exists() else DocBin(store_user_data=False)
+    docs = text_docs(spacy.blank("en"), items)
+    for _ in range(repeat):
+        for d in docs:
+            db.add(d)
+    db.to_disk(path)
+    return len(docs) * repeat
+
+
+def train_fast_tagger(model_dir: Optional[Path] = None, corpus_dir: Optional[Path] = None,
+                      overrides: Optional[dict] = None, files: Optional[list[Path]] = None,
+                      holdout: Optional[set[str]] = None, texts: Optional[list[dict]] = None,
+                      config: Optional[Path] = None) -> dict:
+    """The fast tagger, end to end: the letters' corpus (`make_corpus`; ``holdout``: dev letters
+    kept out), the hand-labelled health-plan texts (default: the ``train`` split, never
+    ``test``) added ``[imr] texts_repeat`` times, spaCy's training of the whole pipeline
+    (``config``, default configs/tagger_fast.cfg), its last step saved to ``model_dir``."""
+    from spacy.util import load_config
+
+    t0 = time.time()
+    model_dir = Path(default_model() if model_dir is None else model_dir)
+    corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
+    config = fast_config() if config is None else config
+    files = training_files() if files is None else files
+    counts = make_corpus(files, corpus_dir, holdout=holdout or set())
+    texts = load_texts("train") if texts is None else texts
+    counts["texts"] = add_texts(corpus_dir, texts, int(load_config(config)["imr"]["texts_repeat"]))
+    last = train_ner(corpus_dir / "fast-training", corpus_dir, config=config, overrides=overrides)
+    shutil.copytree(last, model_dir, dirs_exist_ok=True)
+    return {"letters": len(files), "docs": counts, "model": str(model_dir),
+            "seconds": round(time.time() - t0, 1)}
 
 
 def train_tagger(model_dir: Optional[Path] = None, corpus_dir: Optional[Path] = None,
