@@ -35,7 +35,7 @@ def test_rules_go_to_spans_not_ents_and_become_token_columns(featurizer):
     assert ("Norco 10/325mg #60", "TREATMENT") in rules and ("MTUS guidelines", "GUIDELINE") in rules
     assert doc._.features.shape == (len(doc), N_COLUMNS)
     names = dict(zip([t.text for t in doc], feature_names(doc)))
-    assert names["Norco"] == "B-TREATMENT" and names["#60"] == "I-TREATMENT" and names["takes"] == "O"
+    assert names["Norco"] == "B-TREATMENT" and names["60"] == "I-TREATMENT" and names["takes"] == "O"
     drug = {t.text: doc._.features[t.i, 1] for t in doc}
     assert drug["semaglutide"] != drug["Norco"] == drug["takes"]
     icd = {t.text: doc._.features[t.i, 2] for t in doc}
@@ -107,3 +107,10 @@ def test_fast_tagger_trains_saves_and_loads(fast_model, tmp_path):
         return [(e.start_char, e.end_char, e.label_, e._.negated) for e in d.ents]
 
     assert view(again(text)) == view(doc)
+    # the reloaded pipeline's columns come from the real vocabularies saved with it
+    probe = again("Gabapentin was denied for lumbar radiculopathy with the patient.")
+    assert probe._.features.shape == (len(probe), N_COLUMNS)
+    drug = {t.lower_: probe._.features[t.i, 1] for t in probe}
+    icd = {t.lower_: probe._.features[t.i, 2] for t in probe}
+    assert drug["gabapentin"] != drug["radiculopathy"] == drug["was"]
+    assert icd["radiculopathy"] != icd["denied"] and icd["radiculopathy"] != icd["gabapentin"]
