@@ -8,7 +8,7 @@ each entity with its context); ``train_ner`` runs spaCy's own training loop on
 ``train_tagger`` does all of it and saves the whole tagging pipeline (rules + trained
 tok2vec/ner + refiner) to ``models/tagger``. ``train_fast_tagger`` trains the fast
 configuration (``configs/tagger_fast.cfg``: rules and vocabularies as NER features, no
-refiner) on the same letters plus the hand-labelled health-plan ``train`` texts.
+refiner) on the same letters plus the hand-labelled health-plan ``train`` and ``dev`` texts.
 """
 from __future__ import annotations
 
@@ -184,8 +184,9 @@ def train_fast_tagger(model_dir: Optional[Path] = None, corpus_dir: Optional[Pat
                       holdout: Optional[set[str]] = None, texts: Optional[list[dict]] = None,
                       config: Optional[Path] = None) -> dict:
     """The fast tagger, end to end: the letters' corpus (`make_corpus`; ``holdout``: dev letters
-    kept out), the hand-labelled health-plan texts (default: the ``train`` split, never
-    ``test``) added ``[imr] texts_repeat`` times, spaCy's training of the whole pipeline
+    kept out), the hand-labelled health-plan texts (default: the ``train`` and ``dev`` splits,
+    never ``test``; ``dev`` chose the configuration, docs/EXPERIMENTS.md) added ``[imr]
+    texts_repeat`` times, spaCy's training of the whole pipeline
     (``config``, default configs/tagger_fast.cfg), its last step saved to ``model_dir``."""
     from spacy.util import load_config
 
@@ -195,7 +196,7 @@ def train_fast_tagger(model_dir: Optional[Path] = None, corpus_dir: Optional[Pat
     config = fast_config() if config is None else config
     files = training_files() if files is None else files
     counts = make_corpus(files, corpus_dir, holdout=holdout or set())
-    texts = load_texts("train") if texts is None else texts
+    texts = load_texts("train") + load_texts("dev") if texts is None else texts
     counts["texts"] = add_texts(corpus_dir, texts, int(load_config(config)["imr"]["texts_repeat"]))
     last = train_ner(corpus_dir / "fast-training", corpus_dir, config=config, overrides=overrides)
     shutil.copytree(last, model_dir, dirs_exist_ok=True)
