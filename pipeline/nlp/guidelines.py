@@ -24,13 +24,15 @@ if not Doc.has_extension("items"):
 def item_guidelines(doc: Doc) -> list[dict[str, Any]]:
     """Per disputed item: index, the claims-administrator and MAXIMUS guideline lines, normalized."""
     items: dict[int, dict[str, Any]] = {}
+    text = None  # doc.text walks every token: read once, and only for a guideline line
     for name, start, end, item in doc._.sections or []:
         if not item:
             continue
         rec = items.setdefault(item, {"index": item, "claims_administrator_guideline": [],
                                       "maximus_guideline": []})
         if name in ("claims_administrator_guideline", "maximus_guideline"):
-            rec[name] = normalize(_line_body(doc.text[start:end]))
+            text = doc.text if text is None else text
+            rec[name] = normalize(_line_body(text[start:end]))
     return [items[k] for k in sorted(items)]
 
 

@@ -79,8 +79,15 @@ class LetterSentencizer:
         """The line ending at ``tok`` is an upper-case title or a "label:" line."""
         line_start = text.rfind("\n", 0, tok.idx) + 1
         line = text[line_start:tok.idx + len(tok.text)].strip()
-        letters = [c for c in line if c.isalpha()]
-        return (len(letters) >= 4 and all(c.isupper() for c in letters)) or line.endswith(":")
+        if line.endswith(":"):
+            return True
+        n = 0
+        for c in line:  # stops at the first letter that is not upper case (most lines: early)
+            if c.isalpha():
+                if not c.isupper():
+                    return False
+                n += 1
+        return n >= 4
 
     @staticmethod
     def _after_period(doc: Doc, end: int, nxt) -> bool:
