@@ -254,7 +254,6 @@ class EntityRules(RulesComponent):
         return filter_spans(out)
 
 
-
 @Language.factory("imr_entity_merge", default_config={"spans_key": "rules", "ner_labels": list(LABELS),
                                                      "rules_first": ["GUIDELINE"], "rules_fill": []})
 class EntityMerge:

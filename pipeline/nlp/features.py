@@ -25,6 +25,7 @@ from typing import Callable, Iterable, List, Optional
 import numpy
 from spacy.attrs import LOWER
 from spacy.language import Language
+from spacy.strings import hash_string
 from spacy.ml import FeatureExtractor
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -37,8 +38,6 @@ if not Doc.has_extension("features"):
 
 
 def _h(s: str) -> int:
-    from spacy.strings import hash_string
-
     return hash_string(s)
 
 
