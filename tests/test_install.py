@@ -17,6 +17,8 @@ import pytest
 
 from .conftest import ENV, LETTERS_TXT, ROOT
 
+pytestmark = pytest.mark.slow  # builds the wheel and installs it in a fresh venv
+
 
 def _declared() -> set[str]:
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]

@@ -1,4 +1,4 @@
-"""Assemble the tagging pipeline from ``pipeline.cfg`` (spaCy's config system), or load a saved one."""
+"""The rules pipeline from ``pipeline.cfg`` (spaCy's config system), or a saved tagger (fast or accurate)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,32 +10,20 @@ from spacy.util import load_config, load_model_from_config
 
 from .. import project
 from ..errors import ModelError
-from . import (entities, features, guidelines, negation, refiner, sections, sentences,  # noqa: F401  (factories)
-               transformer_ner)
+from . import entities, features, guidelines, negation, sections, sentences, transformer_ner  # noqa: F401  (factories)
 
 NLP_CONFIG = project.package_file("nlp", "pipeline.cfg")
-
-
-def ner_config() -> Path:
-    """The NER training config (configs/ner.cfg of the project)."""
-    return project.configs_dir() / "ner.cfg"
 
 
 def default_model() -> Path:
     return project.models_dir() / "tagger"
 
 
-def build_nlp(ner: Optional[str | Path | Language] = None, config: str | Path = NLP_CONFIG) -> Language:
-    """The rules pipeline from ``config``; with ``ner`` (a trained pipeline or its path),
-    its ``tok2vec`` and ``ner`` are sourced in before the entity rules."""
+def build_nlp(config: str | Path = NLP_CONFIG) -> Language:
+    """The rules pipeline from ``config`` (nothing to train)."""
     cfg = load_config(config)
     nlp = load_model_from_config(cfg, auto_fill=True, validate=True)
     nlp.initialize()
-    if ner is not None:
-        src = ner if isinstance(ner, Language) else spacy.load(ner)
-        for name in ("tok2vec", "ner"):
-            if name in src.pipe_names:
-                nlp.add_pipe(name, source=src, before="imr_entity_rules")
     return nlp
 
 

@@ -1,14 +1,12 @@
-"""Train the tagger's learned parts: the NER (hand labels on the development letters in
-data/dev, silver labels from the entity rules on the other letters outside the gold set)
-and the span refiner (hand labels on the development letters). The gold set is never used.
+"""Train the fast tagger (``configs/tagger_fast.cfg``): one small NER that reads the entity
+rules and two clinical vocabularies as token features, learnt from the hand-labelled
+development letters (data/dev), silver labels from the rules on any other letter outside
+the gold set, and the hand-annotated health-plan texts. The gold letters and the frozen
+health-plan test part are never used.
 
-``make_corpus`` writes DocBin corpora (one doc per letter section, so the NER sees
-each entity with its context); ``train_ner`` runs spaCy's own training loop on
-``configs/ner.cfg``; ``crossfit_ner`` and ``train_refiner`` fit the span refiner;
-``train_tagger`` does all of it and saves the whole tagging pipeline (rules + trained
-tok2vec/ner + refiner) to ``models/tagger``. ``train_fast_tagger`` trains the fast
-configuration (``configs/tagger_fast.cfg``: rules and vocabularies as NER features, no
-refiner) on the same letters plus the hand-labelled health-plan ``train`` and ``dev`` texts.
+``make_corpus`` writes DocBin corpora (one doc per letter section, so the NER sees each
+entity with its context); ``train_ner`` runs spaCy's own training loop on a config;
+``train_fast_tagger`` does all of it and saves the whole pipeline (``models/tagger``).
 """
 from __future__ import annotations
 
@@ -22,20 +20,13 @@ import spacy
 from spacy.tokens import Doc, DocBin
 
 from .. import project
-from ..io.records import read_jsonl
-from .build import build_nlp, default_model, ner_config
-from .gold import dev_dir, dev_spans, gold_cases, letter_text, load_texts
-from .refiner import refinable
+from .build import build_nlp, default_model
+from .gold import dev_spans, gold_cases, load_texts
 
 
 def default_corpus_dir() -> Path:
     """Where the training DocBins go (data/nlp, git-ignored)."""
     return project.data_dir() / "nlp"
-
-
-def default_rule_predictions() -> Path:
-    """Earlier rule versions' mentions on dev letters they had not been tuned on (data/dev/README.md)."""
-    return dev_dir() / "rule_predictions.jsonl"
 
 
 def train_sources() -> list[Path]:
@@ -134,16 +125,15 @@ def make_corpus(files: list[Path], out_dir: Optional[Path] = None, dev_share: fl
     return counts
 
 
-def train_ner(out_dir: Path, corpus_dir: Optional[Path] = None, config: Optional[Path] = None,
+def train_ner(out_dir: Path, corpus_dir: Optional[Path], config: Path,
               overrides: Optional[dict] = None) -> Path:
-    """spaCy's training loop on ``config`` (configs/ner.cfg); returns the pipeline of its last
-    step. Not model-best: the dev corpus is the silver letters (the rules' output) or a
-    training letter (`dev_train_letters`), and ranking checkpoints by micro F1 on it favoured
-    early ones that had not learnt the rare DIAGNOSIS label yet (docs/EXPERIMENTS.md)."""
+    """spaCy's training loop on ``config``; returns the pipeline of its last step. Not
+    model-best: the dev corpus is the silver letters (the rules' output) or a training letter
+    (`dev_train_letters`), and ranking checkpoints by micro F1 on it favoured early ones that
+    had not learnt the rare DIAGNOSIS label yet (docs/EXPERIMENTS.md)."""
     from spacy.cli.train import train
 
     corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
-    config = ner_config() if config is None else config
     ov = {"paths.train": str(corpus_dir / "train.spacy"), "paths.dev": str(corpus_dir / "dev.spacy")}
     ov.update(overrides or {})
     train(config, out_dir, overrides=ov)
@@ -202,78 +192,3 @@ def train_fast_tagger(model_dir: Optional[Path] = None, corpus_dir: Optional[Pat
     shutil.copytree(last, model_dir, dirs_exist_ok=True)
     return {"letters": len(files), "docs": counts, "model": str(model_dir),
             "seconds": round(time.time() - t0, 1)}
-
-
-def train_tagger(model_dir: Optional[Path] = None, corpus_dir: Optional[Path] = None,
-                 overrides: Optional[dict] = None, files: Optional[list[Path]] = None,
-                 holdout: Optional[set[str]] = None) -> dict:
-    """Corpus (hand + silver labels), NER training, and the assembled tagging pipeline saved
-    to ``model_dir``; ``holdout``: development letters kept out (to measure on them)."""
-    t0 = time.time()
-    model_dir = default_model() if model_dir is None else model_dir
-    corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
-    files = training_files() if files is None else files
-    holdout = holdout or set()
-    counts = make_corpus(files, corpus_dir, holdout=holdout)
-    ner_dir = corpus_dir / "ner-training"
-    best = train_ner(ner_dir, corpus_dir, overrides=overrides)
-    nlp = build_nlp(ner=best)
-    dev = {c: v for c, v in dev_spans().items() if c not in holdout}
-    ner_spans = crossfit_ner([f for f in files if f.stem not in holdout], dev, corpus_dir,
-                             overrides=overrides)
-    refiner = train_refiner(nlp, hand=dev, ner_spans=ner_spans)
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    nlp.to_disk(model_dir)
-    return {"letters": len(files), "docs": counts, "refiner": refiner, "model": str(model_dir),
-            "seconds": round(time.time() - t0, 1)}
-
-
-def crossfit_ner(files: list[Path], hand: dict[str, list[dict]], corpus_dir: Optional[Path] = None,
-                 folds: int = 2, overrides: Optional[dict] = None) -> dict[str, list[tuple[int, int, str]]]:
-    """The NER's entities on each hand-labelled letter from a NER trained without that
-    letter (``folds`` NERs, each on the other folds' letters): what the refiner may learn
-    from, since the full NER's entities on its own training letters are near perfect."""
-    corpus_dir = default_corpus_dir() if corpus_dir is None else corpus_dir
-    cases = sorted(hand)
-    out: dict[str, list[tuple[int, int, str]]] = {}
-    for k in range(folds):
-        held = cases[k::folds]
-        fold_dir = corpus_dir / f"ner-crossfit-{k}"
-        make_corpus(files, fold_dir, hand=hand, holdout=set(held))
-        ner = spacy.load(train_ner(fold_dir / "training", fold_dir, overrides=overrides))
-        for case, doc in zip(held, ner.pipe(letter_text(c) for c in held)):
-            out[case] = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
-    return out
-
-
-def train_refiner(nlp, hand: Optional[dict[str, list[dict]]] = None,
-                  rule_predictions: Optional[Path] = None, holdout: Optional[set[str]] = None,
-                  ner_spans: Optional[dict[str, list[tuple[int, int, str]]]] = None,
-                  C: float = 1.0) -> dict[str, int]:
-    """Fit ``nlp``'s ``imr_span_refiner`` on the hand-labelled letters: the current rules'
-    mentions on them, plus the frozen mentions of earlier rule versions on letters those
-    versions had not seen (so it also learns the rules' errors on unseen letters).
-    ``ner_spans``: cross-fitted NER entities per letter (``crossfit_ner``), required when
-    ``nlp`` has a NER."""
-    hand = dev_spans() if hand is None else hand
-    cases = sorted(c for c in hand if c not in (holdout or set()))
-    refiner = nlp.get_pipe("imr_span_refiner")
-    if "ner" in nlp.pipe_names and ner_spans is None:
-        raise ValueError("train_refiner: nlp has a NER, so pass its cross-fitted entities (ner_spans)")
-    with nlp.select_pipes(disable=["imr_span_refiner"]):
-        docs = dict(zip(cases, nlp.pipe(letter_text(c) for c in cases)))
-    if ner_spans is not None:
-        for case, doc in docs.items():
-            spans = (doc.char_span(s, e, label=lab, alignment_mode="expand")
-                     for s, e, lab in ner_spans.get(case, []))
-            doc.spans["ner"] = [sp for sp in spans if sp is not None]
-    gold = {c: {(s["start"], s["end"], s["label"]) for s in hand[c]} for c in cases}
-    examples = [(doc, [(e.start_char, e.end_char, e.label_, e._.section) for e in doc.ents
-                       if refinable(e)], gold[c])
-                for c, doc in docs.items()]
-    rule_predictions = default_rule_predictions() if rule_predictions is None else rule_predictions
-    if Path(rule_predictions).exists():
-        examples += [(docs[rec["case_number"]], [tuple(m) for m in rec["mentions"]], gold[rec["case_number"]])
-                     for rec in read_jsonl(rule_predictions) if rec["case_number"] in docs]
-    return refiner.fit(examples, C=C)

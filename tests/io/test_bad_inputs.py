@@ -20,6 +20,8 @@ from pipeline.io.text import MAX_LETTER_CHARS
 
 from ..conftest import DMHC_SAMPLE, ENV, LETTERS_TXT, ROOT, SEED, imr, letters_folder
 
+pytestmark = pytest.mark.slow  # runs every command on the whole bad-input corpus
+
 LETTER = LETTERS_TXT / "CM16-0230651.txt"
 # file name -> (records it holds, error codes expected among them)
 CORPUS = {

@@ -19,6 +19,8 @@ from pipeline.serve.similar import build as build_index
 
 from ..conftest import LETTERS_TXT, ROOT, imr
 
+pytestmark = pytest.mark.slow  # trains the rationale transformer on 110 letters
+
 FILES = sorted(LETTERS_TXT.glob("*.txt"))
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from ..conftest import LETTERS_TXT
 
+pytestmark = pytest.mark.slow  # trains and exports a transformer
+
 
 @pytest.fixture(scope="module")
 def exported(tiny_model, tmp_path_factory):

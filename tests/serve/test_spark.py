@@ -8,7 +8,7 @@ import pytest
 
 from ..conftest import LETTERS_TXT, SEED, keyed
 
-pyspark = pytest.importorskip("pyspark")
+pytestmark = pytest.mark.slow  # starts a local Spark
 
 
 @pytest.fixture(scope="module")
