@@ -44,9 +44,11 @@ class Calibrator:
             lr = LogisticRegression(C=100.0).fit(z, y)
             self.a, self.b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
         self.threshold = 0.5
+        self.fitted = True  # the threshold is tuned on the calibrated scores, as it is applied
         if tune_threshold and len(set(y.tolist())) == 2:
             p = self.transform(scores)
-            cands = np.unique(np.round(p, 4))
+            # every cut between distinct scores, and one above them all (every item Upheld)
+            cands = np.append(np.unique(p), np.nextafter(p.max(), np.inf))
             best = (-1.0, 0.5)
             for t in cands:
                 f1 = f1_score(y, (p >= t).astype(int), average="macro", zero_division=0)
@@ -54,7 +56,6 @@ class Calibrator:
                 if f1 > best[0] + 1e-12 or (abs(f1 - best[0]) <= 1e-12 and abs(t - 0.5) < abs(best[1] - 0.5)):
                     best = (f1, float(t))
             self.threshold = best[1]
-        self.fitted = True
         return self
 
     def transform(self, scores: Sequence[float]) -> np.ndarray:

@@ -86,6 +86,14 @@ def test_windowed_tokenization_equals_whole_text_tokenization():
         assert got == [head_tail(x, budget, head) for x in full], (budget, head)
 
 
+def test_a_constant_scorer_predicts_the_majority_class():
+    """The majority baseline: one score for every item, so the only useful cut is 'all Upheld'."""
+    y = np.array([0] * 90 + [1] * 10)
+    for raw in (0.1, 0.10004, 0.37):
+        cal = classifiers.Calibrator().fit(np.full(100, raw), y)
+        assert (cal.transform(np.full(100, raw)) >= cal.threshold).sum() == 0, raw
+
+
 def test_calibrator_is_monotone_and_tunes_a_threshold():
     rng = np.random.default_rng(1)
     y = (rng.random(400) < 0.15).astype(int)
