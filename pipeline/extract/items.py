@@ -28,15 +28,16 @@ def _mention(e) -> dict[str, Any]:
     return {"text": _norm(e.text), "start": e.start_char, "end": e.end_char}
 
 
-def diagnoses(doc) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def diagnoses(doc, ents: Sequence[Any] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(asserted, negated) DIAGNOSIS mentions of a doc outside a letter's header, each text once
-    (first mention's offsets) with its body region; a text both asserted and negated is asserted."""
+    (first mention's offsets) with its body region; a text both asserted and negated is asserted.
+    ``ents``: the doc's entities when already read (``doc.ents`` walks every token on each read)."""
     from ..nlp.tag import has_header
 
     skip_header = has_header(doc)
     asserted: dict[str, dict[str, Any]] = {}
     negated: dict[str, dict[str, Any]] = {}
-    for e in doc.ents:
+    for e in doc.ents if ents is None else ents:
         if e.label_ != "DIAGNOSIS" or (skip_header and e._.section == "header"):
             continue
         m = {**_mention(e), "body_region": body_region(e.text)}
@@ -44,17 +45,18 @@ def diagnoses(doc) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return list(asserted.values()), [m for k, m in negated.items() if k not in asserted]
 
 
-def item_treatments(doc, letter: Letter) -> dict[int, list[dict[str, Any]]]:
+def item_treatments(doc, letter: Letter, ents: Sequence[Any] | None = None) -> dict[int, list[dict[str, Any]]]:
     """Item index -> the TREATMENT mentions in that item's heading section, when the section
     is the item's (its text holds the start of the parsed item)."""
     out: dict[int, list[dict[str, Any]]] = {}
     heads = {s[3]: (s[1], s[2]) for s in doc._.sections or [] if s[0] == "item_decision" and s[3]}
+    text = doc.text  # rebuilt from every token on each read, as doc.ents is: read once
+    treatments = [e for e in (doc.ents if ents is None else ents) if e.label_ == "TREATMENT"]
     for it in letter.items:
         span = heads.get(it.index)
-        if not span or _norm(it.item)[:24].lower() not in _norm(doc.text[span[0]:span[1]]).lower():
+        if not span or _norm(it.item)[:24].lower() not in _norm(text[span[0]:span[1]]).lower():
             continue
-        out[it.index] = [_mention(e) for e in doc.ents
-                         if e.label_ == "TREATMENT" and span[0] <= e.start_char < span[1]]
+        out[it.index] = [_mention(e) for e in treatments if span[0] <= e.start_char < span[1]]
     return out
 
 
@@ -68,12 +70,13 @@ def _facets(treatments: list[dict[str, Any]], fallback: str | None, dx: list, ne
 
 def extracted_rows(rec: Letter | TextRow, doc) -> list[dict[str, Any]]:
     """The item rows of one record and its tagged doc (the fields of `EXTRACT_FIELDS`)."""
-    dx, negated = diagnoses(doc)
+    ents = list(doc.ents)
+    dx, negated = diagnoses(doc, ents)
     if isinstance(rec, TextRow):
         row = text_row(rec)
-        row.update(_facets([_mention(e) for e in doc.ents if e.label_ == "TREATMENT"], None, dx, negated))
+        row.update(_facets([_mention(e) for e in ents if e.label_ == "TREATMENT"], None, dx, negated))
         return [row]
-    own = item_treatments(doc, rec) if rec.text else {}
+    own = item_treatments(doc, rec, ents) if rec.text else {}
     rows = letter_rows(rec)
     for r, it in zip(rows, rec.items):
         r.update(_facets(own.get(it.index, []), it.item, dx, negated))

@@ -2,8 +2,9 @@
 
 For each item the model input is cut into sentences (lines, then sentence ends); each
 sentence is removed in turn and the shortened input rescored. A sentence's ``delta`` is
-p(full input) - p(without it): positive when it pushes toward Overturned. The 1-3 sentences
-with the largest ``|delta|`` are the item's evidence.
+p(full input) - p(without it): positive when it pushes toward Overturned. Sentences are
+ranked by the same move in log-odds, which a probability near 0 or 1 would hide (from 0.9997
+a decisive sentence may move p by 0.0002); the 1-3 with the largest move are the evidence.
 
 Cost is bounded: at most `MAX_SENTENCES` sentences are tried per item (when an input has
 more, its first 10 and last 30: where head+tail truncation lets a transformer read), so an
@@ -20,7 +21,7 @@ import numpy as np
 MAX_SENTENCES = 40
 HEAD_SENTENCES = 10
 TOP = 3
-MIN_DELTA = 0.001  # smaller moves are not evidence
+MIN_SHIFT = 0.01  # smaller moves in log-odds are not evidence
 _SPLIT = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-Z(\"“])")
 
 
@@ -49,8 +50,14 @@ def explain(scorer, examples: Sequence[Any], base: Sequence[float] | None = None
             owners.append((i, j))
     full = np.asarray(base if base is not None else scorer.predict_proba(list(examples)), dtype=float)
     scores = np.asarray(scorer.predict_proba(variants), dtype=float) if variants else np.zeros(0)
-    out: list[list[dict[str, Any]]] = [[] for _ in examples]
+    out: list[list[tuple[float, dict[str, Any]]]] = [[] for _ in examples]
     for (i, j), p in zip(owners, scores):
-        out[i].append({"text": split[i][j], "delta": round(float(full[i] - p), 4)})
-    return [sorted([x for x in ev if abs(x["delta"]) >= MIN_DELTA], key=lambda x: -abs(x["delta"]))[:TOP]
-            for ev in out]
+        shift = _logit(full[i]) - _logit(p)
+        if abs(shift) >= MIN_SHIFT:
+            out[i].append((abs(shift), {"text": split[i][j], "delta": float(f"{full[i] - p:.4g}")}))
+    return [[x for _, x in sorted(ev, key=lambda t: -t[0])[:TOP]] for ev in out]
+
+
+def _logit(p: float) -> float:
+    p = min(max(float(p), 1e-12), 1 - 1e-12)
+    return float(np.log(p / (1 - p)))
