@@ -198,8 +198,11 @@ def test_a_missing_tagger_model_is_one_line(tmp_path):
 
 
 def _start(args):
+    # SIGINT as a shell delivers it: a child inherits an ignored SIGINT from its parent, and
+    # something in the test process may have set one (Python then installs no Ctrl-C handler)
     return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], cwd=ROOT, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
 
 
 def _wait_for_parts(parts, n=2, timeout=240):
@@ -216,6 +219,7 @@ def test_ctrl_c_says_how_to_resume_and_a_second_run_is_refused(tmp_path, tiny_mo
     _wait_for_parts(tmp_path / "o.jsonl.parts")
     second = run(*args)  # the same --out while the first still writes it
     assert second.returncode == 2 and "is writing" in second.stderr
+    assert first.poll() is None, "the first run finished before it could be interrupted"
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=120)
     assert first.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err
