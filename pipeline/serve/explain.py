@@ -17,6 +17,7 @@ import re
 from typing import Any, Sequence
 
 import numpy as np
+from scipy.special import logit
 
 MAX_SENTENCES = 40
 HEAD_SENTENCES = 10
@@ -52,12 +53,7 @@ def explain(scorer, examples: Sequence[Any], base: Sequence[float] | None = None
     scores = np.asarray(scorer.predict_proba(variants), dtype=float) if variants else np.zeros(0)
     out: list[list[tuple[float, dict[str, Any]]]] = [[] for _ in examples]
     for (i, j), p in zip(owners, scores):
-        shift = _logit(full[i]) - _logit(p)
+        shift = logit(np.clip(full[i], 1e-12, 1 - 1e-12)) - logit(np.clip(p, 1e-12, 1 - 1e-12))
         if abs(shift) >= MIN_SHIFT:
             out[i].append((abs(shift), {"text": split[i][j], "delta": float(f"{full[i] - p:.4g}")}))
     return [[x for _, x in sorted(ev, key=lambda t: -t[0])[:TOP]] for ev in out]
-
-
-def _logit(p: float) -> float:
-    p = min(max(float(p), 1e-12), 1 - 1e-12)
-    return float(np.log(p / (1 - p)))
