@@ -3,8 +3,9 @@ the hand-labelled development letters (data/dev) and the health-plan ``train`` a
 texts, end to end from raw text to a saved pipeline that `pipeline.nlp.build.load_tagger` loads.
 
 The encoder is frozen, so its word features are computed once per text (optionally cached on
-disk, keyed by text and encoder settings) and the head is trained on them for ``epochs``
-passes. The gold letters (data/gold) and the health-plan ``test`` texts are never used here.
+disk, keyed by text and encoder settings) and each of the component's ``n_heads`` heads is
+trained on them for ``epochs`` passes, from its own seed. The gold letters (data/gold) and
+the health-plan ``test`` texts are never used here.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import load_config, load_model_from_config, minibatch
+from tqdm import tqdm
 
 from .. import project
 from .gold import dev_dir, dev_spans, letter_text, load_gold, load_texts
@@ -98,17 +100,20 @@ def cached_features(comp, docs: list[Doc], cache_dir: Optional[Path]) -> list[np
                 out[k] = f
                 continue
         todo.append(k)
-    for part in minibatch(todo, 16):
-        for k, f in zip(part, comp.features([docs[k] for k in part])):
-            out[k] = f
-            if cache_dir is not None:
-                cache_dir.mkdir(parents=True, exist_ok=True)
-                np.save(cache_dir / names[k], f)
+    with tqdm(total=len(todo), desc="encoding", unit="text", disable=not todo) as bar:
+        for part in minibatch(todo, 16):
+            for k, f in zip(part, comp.features([docs[k] for k in part])):
+                out[k] = f
+                if cache_dir is not None:
+                    cache_dir.mkdir(parents=True, exist_ok=True)
+                    np.save(cache_dir / names[k], f)
+            bar.update(len(part))
     return out
 
 
 def fit_head(comp, feats: list[np.ndarray], extras: list[np.ndarray], tags: list[np.ndarray],
-             epochs: int = 20, lr: float = 2e-3, chunk: int = 200, batch: int = 16, seed: int = 0):
+             epochs: int = 40, lr: float = 2e-3, chunk: int = 200, batch: int = 16, seed: int = 0,
+             desc: str = "head"):
     """Train a new head for ``comp`` (CRF loss, Adam with a one-cycle schedule) on word
     sequences cut into ``chunk``-word pieces; returns it (in eval mode) and each epoch's mean loss
     per word."""
@@ -124,7 +129,8 @@ def fit_head(comp, feats: list[np.ndarray], extras: list[np.ndarray], tags: list
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     head.train()
     losses = []
-    for _ in range(epochs):
+    bar = tqdm(range(epochs), desc=desc, unit="epoch")
+    for _ in bar:
         order, total = rng.permutation(len(pieces)), 0.0
         for s in range(0, len(order), batch):
             bb = [pieces[i] for i in order[s:s + batch]]
@@ -142,19 +148,21 @@ def fit_head(comp, feats: list[np.ndarray], extras: list[np.ndarray], tags: list
             sched.step()
             total += loss.item() * lens.sum().item()
         losses.append(total / sum(len(p[2]) for p in pieces))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
     return head.eval(), losses
 
 
 def train_transformer(model_dir: Optional[str | Path] = None, holdout_parts: tuple[int, ...] = (),
                       text_splits: tuple[str, ...] = ("train", "dev"), config: str | Path = ACCURATE_CONFIG,
-                      overrides: Optional[dict] = None, epochs: int = 20, lr: float = 2e-3, seed: int = 0,
+                      overrides: Optional[dict] = None, epochs: int = 40, lr: float = 2e-3, seed: int = 0,
                       cache_dir: Optional[str | Path] = None,
                       items: Optional[list[tuple[str, list[dict]]]] = None) -> dict:
     """Train the accurate tagger and save it to ``model_dir`` (default models/tagger-accurate).
 
     Trains on the dev letters less ``holdout_parts`` and the health-plan texts of
     ``text_splits`` (or on ``items``: (text, spans) pairs). ``cache_dir``: where encoder
-    features are kept between runs (`feature_key`). Returns counts, timings and epoch losses."""
+    features are kept between runs (`feature_key`). Head k is trained from seed ``seed + k``.
+    Returns counts, timings and each head's epoch losses."""
     t0 = time.time()
     model_dir = Path(model_dir) if model_dir else default_accurate_model()
     nlp = build_accurate(config, overrides)
@@ -167,12 +175,13 @@ def train_transformer(model_dir: Optional[str | Path] = None, holdout_parts: tup
     feats = cached_features(comp, docs, Path(cache_dir) if cache_dir else None)
     t_feat = time.time() - t0
     idxs = [tagged_words(d) for d in docs]
-    head, losses = fit_head(comp, feats, [extra_features(d, i) for d, i in zip(docs, idxs)],
-                            [word_tags(d, i, s) for d, i, (_, s) in zip(docs, idxs, items)],
-                            epochs=epochs, lr=lr, seed=seed)
-    comp.set_head(head)
+    extras = [extra_features(d, i) for d, i in zip(docs, idxs)]
+    tags = [word_tags(d, i, s) for d, i, (_, s) in zip(docs, idxs, items)]
+    fitted = [fit_head(comp, feats, extras, tags, epochs=epochs, lr=lr, seed=seed + k,
+                       desc=f"head {k + 1}/{comp.n_heads}") for k in range(comp.n_heads)]
+    comp.set_heads([head for head, _ in fitted])
     model_dir.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(model_dir)
     return {"texts": len(items), "words": sum(map(len, idxs)), "model": str(model_dir),
             "feature_seconds": round(t_feat, 1), "seconds": round(time.time() - t0, 1),
-            "losses": [round(v, 4) for v in losses]}
+            "losses": [[round(v, 4) for v in losses] for _, losses in fitted]}

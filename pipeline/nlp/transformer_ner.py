@@ -9,13 +9,17 @@ Why this design (measurements: docs/EXPERIMENTS.md, tagger):
 - A word-level head (projection + casing/line-break/sentence features, a BiLSTM over the
   whole text, a linear-chain CRF whose transitions forbid invalid BIO sequences) finds the
   spans; Viterbi decoding keeps entities whole.
+- ``n_heads`` heads, trained alike from different seeds, are one model: decoding uses the mean
+  of their emission and transition scores. ``outside_bias`` is added to the O tag's emission
+  score before decoding: above 0 it trades recall for precision (the heads over-predict).
 - The head is trained on all three labels (it learns that guideline names are not
   treatments) but writes only ``labels`` (DIAGNOSIS, TREATMENT); entities already on the doc
   with ``keep_labels`` (the rules' GUIDELINE) stay, and model spans overlapping them are dropped.
 - A letter's header (``imr_sections``) is not tagged: the guideline does not annotate it.
 
 Saved with the pipeline: ``encoder/`` (``save_pretrained``, loaded back by
-``from_pretrained``) and ``head.pt`` + ``head.json``. Untrained, the component changes nothing.
+``from_pretrained``) and ``head.pt`` (a list of the heads' state dicts) + ``head.json``.
+Untrained, the component changes nothing.
 Trained by `pipeline.nlp.train_transformer`.
 """
 from __future__ import annotations
@@ -148,20 +152,22 @@ def make_head(n_in: int, proj: int, hidden: int, dropout: float, n_tags: int = 1
 @Language.factory("imr_transformer_ner", default_config={
     "encoder": "all-mpnet-base-v2", "layers": [4, 6, 8, 10, 12], "max_length": 256, "stride": 192,
     "batch_size": 16, "labels": ["DIAGNOSIS", "TREATMENT"], "keep_labels": ["GUIDELINE"],
-    "proj": 256, "hidden": 256, "dropout": 0.3})
+    "proj": 256, "hidden": 256, "dropout": 0.3, "n_heads": 1, "outside_bias": 0.0})
 class TransformerNER:
-    """Frozen encoder + BiLSTM-CRF head over words; writes ``labels`` entities to ``doc.ents``."""
+    """Frozen encoder + BiLSTM-CRF head(s) over words; writes ``labels`` entities to ``doc.ents``."""
 
     def __init__(self, nlp: Language, name: str, encoder: str, layers: list[int], max_length: int,
                  stride: int, batch_size: int, labels: list[str], keep_labels: list[str],
-                 proj: int, hidden: int, dropout: float):
+                 proj: int, hidden: int, dropout: float, n_heads: int, outside_bias: float):
         self.name = name
         self.encoder_name = encoder
         self.layers = list(layers)
         self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
         self.labels, self.keep_labels = set(labels), set(keep_labels)
         self.dims = {"proj": proj, "hidden": hidden, "dropout": dropout}
-        self.tokenizer = self.encoder = self.head = None
+        self.n_heads, self.outside_bias = n_heads, outside_bias
+        self.tokenizer = self.encoder = None
+        self.heads: list = []
 
     # --- encoder -------------------------------------------------------------------------
     def load_encoder(self, folder: Optional[str | Path] = None) -> None:
@@ -212,16 +218,19 @@ class TransformerNER:
 
     # --- tagging -------------------------------------------------------------------------
     def tag_spans(self, doc: Doc, feats: np.ndarray) -> list[tuple[int, int, str]]:
-        """(start token, end token, label) of the head's Viterbi path over the doc's words."""
+        """(start token, end token, label) of the Viterbi path over the doc's words under the
+        heads' mean scores, ``outside_bias`` added to O."""
         import torch
 
         idx = tagged_words(doc)
         if not idx:
             return []
+        f, x = torch.from_numpy(feats)[None], torch.from_numpy(extra_features(doc, idx))[None]
         with torch.inference_mode():
-            em = self.head(torch.from_numpy(feats)[None], torch.from_numpy(extra_features(doc, idx))[None])[0]
-            trans, start = self.head.scores()
-        tags = viterbi(em.numpy(), trans.numpy(), start.numpy())
+            em = np.mean([h(f, x)[0].numpy() for h in self.heads], 0)
+            trans, start = (np.mean([h.scores()[j].numpy() for h in self.heads], 0) for j in (0, 1))
+        em[:, 0] += self.outside_bias
+        tags = viterbi(em, trans, start)
         spans: list[list] = []
         for k, t in enumerate(tags):
             lab = TAG_LABELS[(t - 1) // 2] if t else None
@@ -243,28 +252,28 @@ class TransformerNER:
 
     def pipe(self, docs: Iterable[Doc], batch_size: int = 16):
         for batch in minibatch(docs, batch_size):
-            if self.head is None:
+            if not self.heads:
                 yield from batch
                 continue
             for doc, f in zip(batch, self.features(batch)):
                 yield self.set_ents(doc, self.tag_spans(doc, f))
 
     # --- saving --------------------------------------------------------------------------
-    def set_head(self, head) -> None:
-        self.head = head.eval()
+    def set_heads(self, heads: list) -> None:
+        self.heads = [h.eval() for h in heads]
 
     def to_disk(self, path, exclude=tuple()):
         import torch
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        if self.head is None:
+        if not self.heads:
             return
         self.encoder.save_pretrained(path / "encoder")
         self.tokenizer.save_pretrained(path / "encoder")
-        torch.save(self.head.state_dict(), path / "head.pt")
+        torch.save([h.state_dict() for h in self.heads], path / "head.pt")
         (path / "head.json").write_text(json.dumps({"n_in": self.encoder.config.hidden_size, **self.dims,
-                                                    "tags": list(TAG_LABELS)}))
+                                                    "n_heads": len(self.heads), "tags": list(TAG_LABELS)}))
 
     def from_disk(self, path, exclude=tuple()):
         import torch
@@ -273,7 +282,10 @@ class TransformerNER:
         if (path / "head.pt").exists():
             meta = json.loads((path / "head.json").read_text())
             self.load_encoder(path / "encoder")
-            head = make_head(meta["n_in"], meta["proj"], meta["hidden"], meta["dropout"])
-            head.load_state_dict(torch.load(path / "head.pt", weights_only=True))
-            self.set_head(head)
+            states = torch.load(path / "head.pt", weights_only=True)
+            heads = []
+            for state in [states] if isinstance(states, dict) else states:  # one head: a pipeline saved before n_heads
+                heads.append(make_head(meta["n_in"], meta["proj"], meta["hidden"], meta["dropout"]))
+                heads[-1].load_state_dict(state)
+            self.set_heads(heads)
         return self

@@ -15,7 +15,7 @@ from pipeline.nlp.transformer_ner import tagged_words
 
 SMALL = {f"components.{COMPONENT}.{k}": v for k, v in {
     "encoder": MINILM, "layers": [2, 4, 6], "max_length": 128, "stride": 96,
-    "proj": 32, "hidden": 32, "dropout": 0.0}.items()}
+    "proj": 32, "hidden": 32, "dropout": 0.0, "n_heads": 2}.items()}
 
 
 def ents(doc, labels=("DIAGNOSIS", "TREATMENT", "GUIDELINE")):
@@ -43,8 +43,11 @@ def test_untrained_component_keeps_the_rules_entities(trained):
 
 
 def test_training_lowers_the_loss(trained):
-    losses = trained["report"]["losses"]
-    assert len(losses) == 40 and losses[-1] < 0.7 * losses[0]
+    per_head = trained["report"]["losses"]
+    assert len(per_head) == 2
+    for losses in per_head:
+        assert len(losses) == 40 and losses[-1] < 0.7 * losses[0]
+    assert per_head[0] != per_head[1], "each head trains from its own seed"
 
 
 def test_saved_pipeline_round_trips(trained):
@@ -52,7 +55,7 @@ def test_saved_pipeline_round_trips(trained):
     assert (folder / COMPONENT / "encoder" / "config.json").exists()
     assert (folder / COMPONENT / "head.pt").exists()
     nlp = spacy.load(folder)
-    assert nlp.get_pipe(COMPONENT).head is not None
+    assert len(nlp.get_pipe(COMPONENT).heads) == 2
     doc = nlp(trained["text"])
     model_ents = ents(doc, ("DIAGNOSIS", "TREATMENT"))
     assert model_ents, "the trained head finds entities in a real letter"
@@ -76,3 +79,20 @@ def test_guidelines_are_the_rules_and_the_header_is_not_tagged(trained):
     assert all(e._.section != "header" for e in doc.ents if e.label_ in ("DIAGNOSIS", "TREATMENT"))
     # the model's entities replace the rules' DIAGNOSIS / TREATMENT
     assert ents(doc, ("DIAGNOSIS", "TREATMENT")) != ents(rules, ("DIAGNOSIS", "TREATMENT"))
+
+
+def test_heads_are_averaged_and_outside_bias_trades_recall_for_precision(trained):
+    nlp = spacy.load(trained["folder"])
+    comp = nlp.get_pipe(COMPONENT)
+    first, second = comp.heads
+    comp.set_heads([first])
+    alone = ents(nlp(trained["text"]), ("DIAGNOSIS", "TREATMENT"))
+    comp.set_heads([first, first])
+    assert ents(nlp(trained["text"]), ("DIAGNOSIS", "TREATMENT")) == alone, "the mean of one head twice is that head"
+    comp.set_heads([first, second])
+    both = ents(nlp(trained["text"]), ("DIAGNOSIS", "TREATMENT"))
+    comp.outside_bias = 2.0
+    fewer = ents(nlp(trained["text"]), ("DIAGNOSIS", "TREATMENT"))
+    comp.outside_bias = 1e4
+    none = ents(nlp(trained["text"]), ("DIAGNOSIS", "TREATMENT"))
+    assert len(fewer) < len(both) and none == []
