@@ -15,7 +15,7 @@ from pipeline.nlp.transformer_ner import tagged_words
 
 SMALL = {f"components.{COMPONENT}.{k}": v for k, v in {
     "encoder": MINILM, "layers": [2, 4, 6], "max_length": 128, "stride": 96,
-    "proj": 32, "hidden": 32, "dropout": 0.0, "n_heads": 2}.items()}
+    "proj": 32, "hidden": 32, "dropout": 0.0, "n_heads": 2, "outside_bias": 0.0}.items()}
 
 
 def ents(doc, labels=("DIAGNOSIS", "TREATMENT", "GUIDELINE")):
