@@ -24,12 +24,16 @@ ORDER = ["parse", "tag", "extract", "train-tagger", "evaluate-tagger", "split", 
          "runs", "index", "predict", "export", "compare", "ui", "analyze"]
 
 
-def help_examples() -> list[list[str]]:
+def commands() -> dict:
+    """The CLI's click commands by name."""
     import typer.main
 
-    group = typer.main.get_command(app)
+    return typer.main.get_command(app).commands
+
+
+def help_examples() -> list[list[str]]:
     out = []
-    for name, cmd in group.commands.items():
+    for name, cmd in commands().items():
         for line in (cmd.help or "").splitlines():
             line = line.strip()
             if line.startswith("Example: imr "):
@@ -43,20 +47,16 @@ def readme_examples() -> list[list[str]]:
 
 
 def test_every_command_has_an_example():
-    import typer.main
-
-    names = set(typer.main.get_command(app).commands)
+    names = set(commands())
     assert names == {a[0] for a in help_examples()} and names <= set(ORDER)
 
 
 def test_readme_examples_are_valid_command_lines():
-    import typer.main
-
-    group = typer.main.get_command(app)
+    cmds = commands()
     examples = readme_examples()
-    assert {a[0] for a in examples} == set(group.commands)  # every command shown
+    assert {a[0] for a in examples} == set(cmds)  # every command shown
     for args in examples:
-        cmd = group.commands[args[0]]
+        cmd = cmds[args[0]]
         cmd.make_context(args[0], list(args[1:]), resilient_parsing=False)  # raises on a bad option
 
 
@@ -72,13 +72,11 @@ def sandbox(tmp_path_factory):
 
 @pytest.mark.slow
 def test_help_examples_run_in_pipeline_order(sandbox):
-    import typer.main
-
-    group = typer.main.get_command(app)
+    cmds = commands()
     env = {"IMR_HOME": str(sandbox), "MLFLOW_TRACKING_URI": f"sqlite:///{sandbox / 'mlflow.db'}"}
     for args in help_examples():
         if args[0] in PARSED_ONLY:
-            group.commands[args[0]].make_context(args[0], list(args[1:]))
+            cmds[args[0]].make_context(args[0], list(args[1:]))
             continue
         proc = imr(*args, env=env, cwd=sandbox)
         assert proc.returncode == 0, (args, proc.stderr[-2000:])

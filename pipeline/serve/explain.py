@@ -41,7 +41,7 @@ def candidates(sents: list[str]) -> list[int]:
 
 
 def explain(scorer, examples: Sequence[Any], base: Sequence[float] | None = None) -> list[list[dict[str, Any]]]:
-    """Per example, its evidence: up to `TOP` {"text", "delta"}, largest ``|delta|`` first."""
+    """Per example, its evidence: up to `TOP` {"text", "delta"}, the largest move in log-odds first."""
     split = [sentences(e.text) for e in examples]
     variants, owners = [], []
     for i, (e, sents) in enumerate(zip(examples, split)):
@@ -51,9 +51,10 @@ def explain(scorer, examples: Sequence[Any], base: Sequence[float] | None = None
             owners.append((i, j))
     full = np.asarray(base if base is not None else scorer.predict_proba(list(examples)), dtype=float)
     scores = np.asarray(scorer.predict_proba(variants), dtype=float) if variants else np.zeros(0)
+    full_lo, scores_lo = (logit(np.clip(p, 1e-12, 1 - 1e-12)) for p in (full, scores))
     out: list[list[tuple[float, dict[str, Any]]]] = [[] for _ in examples]
-    for (i, j), p in zip(owners, scores):
-        shift = logit(np.clip(full[i], 1e-12, 1 - 1e-12)) - logit(np.clip(p, 1e-12, 1 - 1e-12))
+    for (i, j), p, p_lo in zip(owners, scores, scores_lo):
+        shift = full_lo[i] - p_lo
         if abs(shift) >= MIN_SHIFT:
             out[i].append((abs(shift), {"text": split[i][j], "delta": float(f"{full[i] - p:.4g}")}))
     return [[x for _, x in sorted(ev, key=lambda t: -t[0])[:TOP]] for ev in out]
