@@ -228,7 +228,8 @@ class TransformerNER:
         f, x = torch.from_numpy(feats)[None], torch.from_numpy(extra_features(doc, idx))[None]
         with torch.inference_mode():
             em = np.mean([h(f, x)[0].numpy() for h in self.heads], 0)
-            trans, start = (np.mean([h.scores()[j].numpy() for h in self.heads], 0) for j in (0, 1))
+            scores = [h.scores() for h in self.heads]
+            trans, start = (np.mean([sc[j].numpy() for sc in scores], 0) for j in (0, 1))
         em[:, 0] += self.outside_bias
         tags = viterbi(em, trans, start)
         spans: list[list] = []
@@ -285,7 +286,8 @@ class TransformerNER:
             states = torch.load(path / "head.pt", weights_only=True)
             heads = []
             for state in [states] if isinstance(states, dict) else states:  # one head: a pipeline saved before n_heads
-                heads.append(make_head(meta["n_in"], meta["proj"], meta["hidden"], meta["dropout"]))
-                heads[-1].load_state_dict(state)
+                head = make_head(meta["n_in"], meta["proj"], meta["hidden"], meta["dropout"])
+                head.load_state_dict(state)
+                heads.append(head)
             self.set_heads(heads)
         return self
