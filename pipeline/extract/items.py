@@ -1,10 +1,11 @@
 """``imr extract``: parse + tag, one item row per disputed item (`pipeline.extract.records`).
 
 For each item the row holds its parsed fields and normalized guidelines, and from the
-tagger: the item's own TREATMENT mention(s) (those in the item's heading; the item text
-itself when the tagger found none there) with a treatment category, and the case's
-DIAGNOSIS mentions with a body region, the negated ones in a list of their own. A text row
-(``id,text``) gets every TREATMENT and DIAGNOSIS mention of its text.
+tagger: the item's own TREATMENT mention(s) (those in the item's heading; in the fast
+pipeline the rules' where the tagger found none there; else the item text itself) with a
+treatment category, and the case's DIAGNOSIS mentions with a body region, the negated ones
+in a list of their own. A text row (``id,text``) gets every TREATMENT and DIAGNOSIS mention
+of its text.
 """
 from __future__ import annotations
 
@@ -47,16 +48,21 @@ def diagnoses(doc, ents: Sequence[Any] | None = None) -> tuple[list[dict[str, An
 
 def item_treatments(doc, letter: Letter, ents: Sequence[Any] | None = None) -> dict[int, list[dict[str, Any]]]:
     """Item index -> the TREATMENT mentions in that item's heading section, when the section
-    is the item's (its text holds the start of the parsed item)."""
+    is the item's (its text holds the start of the parsed item). Where the tagger found none
+    there, the entity rules' TREATMENT spans (``doc.spans["rules"]``, kept by the fast
+    pipeline) stand in: a heading is a short fixed-form line the rules read well, so one weak
+    training run cannot empty the item rows' treatments."""
     out: dict[int, list[dict[str, Any]]] = {}
     heads = {s[3]: (s[1], s[2]) for s in doc._.sections or [] if s[0] == "item_decision" and s[3]}
     text = doc.text  # rebuilt from every token on each read, as doc.ents is: read once
     treatments = [e for e in (doc.ents if ents is None else ents) if e.label_ == "TREATMENT"]
+    rules = [s for s in doc.spans.get("rules", []) if s.label_ == "TREATMENT"]
     for it in letter.items:
         span = heads.get(it.index)
         if not span or _norm(it.item)[:24].lower() not in _norm(text[span[0]:span[1]]).lower():
             continue
-        out[it.index] = [_mention(e) for e in treatments if span[0] <= e.start_char < span[1]]
+        out[it.index] = ([_mention(e) for e in treatments if span[0] <= e.start_char < span[1]]
+                         or [_mention(e) for e in rules if span[0] <= e.start_char < span[1]])
     return out
 
 

@@ -57,6 +57,35 @@ def test_every_item_has_its_treatment_and_category(extracted):
     assert share < 0.1  # measured share of "other": README
 
 
+def test_item_headings_fall_back_to_the_rules_where_the_tagger_finds_none(letter_files):
+    """The fast pipeline keeps the rules' spans in doc.spans["rules"]: where its NER tagged no
+    TREATMENT in an item heading, the rules' span there is the item's treatment (not the item
+    text); where the NER tagged one, the NER's stays."""
+    from pipeline.extract.items import item_treatments
+    from pipeline.io.sources import read_letter
+    from pipeline.nlp.build import build_nlp
+    from pipeline.nlp.tag import tag_docs
+    from spacy.tokens import Span
+
+    letters = [read_letter(p) for p in letter_files[:25]]
+    ruled = filled = 0
+    for letter, doc in tag_docs(build_nlp(), letters):
+        ents = list(doc.ents)  # the rules pipeline writes its spans to doc.ents
+        by_rules = item_treatments(doc, letter)
+        ruled += sum(bool(v) for v in by_rules.values())
+        doc.spans["rules"] = ents
+        doc.ents = [e for e in ents if e.label_ != "TREATMENT"]  # a NER that found no treatment
+        assert item_treatments(doc, letter) == by_rules
+        filled += sum(bool(v) for v in by_rules.values())
+        heads = [doc.char_span(m[0]["start"], m[0]["end"]) for m in by_rules.values() if m]
+        doc.ents = [e for e in ents if e.label_ != "TREATMENT"] + [Span(doc, h.start, h.start + 1, "TREATMENT")
+                                                                   for h in heads if h is not None]
+        own = item_treatments(doc, letter)  # the NER's (here: each rule span's first word) wins
+        assert all(not m or m[0]["text"] == " ".join(doc.text[m[0]["start"]:m[0]["end"]].split())
+                   and len(m[0]["text"].split()) == 1 for m in own.values())
+    assert ruled >= 0.85 * sum(len(x.items) for x in letters) and filled == ruled
+
+
 def test_diagnoses_carry_body_regions_and_negation_apart(extracted):
     _, rows, _ = extracted
     letters = [r for r in rows if r["layout"] == "dwc-2016"]
