@@ -113,7 +113,7 @@ class TokenFeatures:
     def to_disk(self, path, exclude=tuple()):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "lexicon.json").write_text(json.dumps(self.lexicon), encoding="utf-8")
+        (path / "lexicon.json").write_text(json.dumps(self.lexicon, sort_keys=True), encoding="utf-8")
 
     def from_disk(self, path, exclude=tuple()):
         self.lexicon = json.loads((Path(path) / "lexicon.json").read_text(encoding="utf-8"))

@@ -31,7 +31,7 @@ class Negation(RulesComponent):
                  labels: list[str] = ("DIAGNOSIS", "TREATMENT")):
         self.name = name
         self.window = window
-        self.labels = set(labels)
+        self.labels = tuple(labels)  # in config order: spaCy writes them to meta.json
         self.rules = load_rules(rules or DEFAULT_RULES)
         self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         self._nlp = nlp
