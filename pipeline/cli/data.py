@@ -151,8 +151,8 @@ def train_tagger(
     config: TaggerConfig = typer.Option(TaggerConfig.fast, "--config", help="fast (configs/tagger_fast.cfg: the "
                                         "rules and two clinical vocabularies as features of one small NER; "
                                         "minutes) or accurate (pipeline/nlp/pipeline_accurate.cfg: a frozen "
-                                        "all-mpnet-base-v2 and BiLSTM-CRF heads; ~50 min of encoding on 2 CPUs "
-                                        "the first time, then ~35 min for its two heads with the feature cache)."),
+                                        "all-mpnet-base-v2 and BiLSTM-CRF heads; ~60 min of encoding on 2 CPUs "
+                                        "the first time, then ~50 min for its two heads with the feature cache)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Where to save the tagging pipeline. Default: "
                                          "models/tagger (fast), models/tagger-accurate (accurate)."),
     corpus: Path = typer.Option(Path("data/nlp"), "--corpus", help="Working folder: the fast config's training "
