@@ -74,11 +74,12 @@ def test_item_headings_fall_back_to_the_rules_where_the_tagger_finds_none(letter
         by_rules = item_treatments(doc, letter)
         ruled += sum(bool(v) for v in by_rules.values())
         doc.spans["rules"] = ents
-        doc.ents = [e for e in ents if e.label_ != "TREATMENT"]  # a NER that found no treatment
+        others = [e for e in ents if e.label_ != "TREATMENT"]
+        doc.ents = others  # a NER that found no treatment
         assert item_treatments(doc, letter) == by_rules
         heads = [doc.char_span(m[0]["start"], m[0]["end"]) for m in by_rules.values() if m]
         ner = [Span(doc, h.start, h.start + 1, "TREATMENT") for h in heads if h is not None]
-        doc.ents = [e for e in ents if e.label_ != "TREATMENT"] + ner  # a NER with one word per heading
+        doc.ents = others + ner  # a NER with one word per heading
         own = item_treatments(doc, letter)  # the NER's spans, none of the rules' added
         assert sorted((x["start"], x["end"]) for m in own.values() for x in m) == [(e.start_char, e.end_char)
                                                                                   for e in ner]
