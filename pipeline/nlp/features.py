@@ -234,8 +234,8 @@ def with_sentence_context(model: Model[List[Doc], List[Floats2d]], width: int, m
                           ) -> Model[List[Doc], List[Floats2d]]:
     """``model``'s token vectors (``width`` wide), each concatenated with the mean of its
     sentence's and mixed back to ``width``: what the whole sentence is about ("guidelines
-    recommend ...", "the injured worker has ...") reaches every token, past the encoder's
-    few-token window. The sentences are ``imr_sentences``' (`_sentences`), the same in
+    recommend ...", "the injured worker has ...") reaches every token before the encoder
+    mixes in its neighbours. The sentences are ``imr_sentences``' (`_sentences`), the same in
     training and at run time, though a letter is tagged whole and trained on in sections."""
     inner = model
     mix = Maxout(width, 2 * width, nP=maxout_pieces, dropout=0.0, normalize=True)
